@@ -1,0 +1,95 @@
+#include "model/generate.h"
+
+#include "model/sampling.h"
+
+namespace rlhf {
+
+std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& seqs, int64_t pad_id) {
+  size_t T = 0;
+  for (const auto& s : seqs) T = std::max(T, s.size());
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  auto ids = torch::full({B, static_cast<int64_t>(T)}, pad_id, torch::kInt64);
+  auto mask = torch::zeros({B, static_cast<int64_t>(T)}, torch::kInt64);
+  auto ida = ids.accessor<int64_t, 2>();
+  auto ma = mask.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const size_t off = T - seqs[b].size();
+    for (size_t t = 0; t < seqs[b].size(); ++t) {
+      ida[b][off + t] = seqs[b][t];
+      ma[b][off + t] = 1;
+    }
+  }
+  return {ids, mask};
+}
+
+GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
+                        at::Generator& gen, const std::function<void(int64_t, const torch::Tensor&)>& on_step) {
+  torch::NoGradGuard ng;
+  const auto device = input_ids.device();
+  const int64_t B = input_ids.size(0), T = input_ids.size(1), N = opts.max_new_tokens;
+  KVCache cache = model.make_cache(T + N);
+  auto mask = attention_mask.to(torch::kInt64);
+  // Preallocated outputs, written in place.
+  auto out_ids = torch::full({B, T + N}, pad_id, input_ids.options());
+  out_ids.narrow(1, 0, T).copy_(input_ids);
+  auto out_mask = torch::zeros({B, T + N}, mask.options());
+  out_mask.narrow(1, 0, T).copy_(mask);
+  auto logprobs = torch::zeros({B, N}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  auto finished = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  auto eos = torch::tensor(eos_ids.empty() ? std::vector<int64_t>{-1} : eos_ids, torch::kInt64).to(device);
+
+  auto hidden = model.body(input_ids, mask, default_position_ids(mask), &cache);  // prefill (B, T, C)
+  auto last = hidden.select(1, T - 1);
+  auto next_pos = mask.sum(-1, /*keepdim=*/true);  // (B, 1): position of the first new token
+  int64_t n = 0;
+  for (; n < N; ++n) {
+    auto logits = model.lm_logits(last).to(torch::kFloat32);  // (B, V)
+    auto next = sample_next(logits, opts, gen);                // (B,)
+    // log-prob under the sampling distribution's temperature (not top-k/top-p), as PPO uses it.
+    const float temp = opts.greedy ? 1.0f : opts.temperature;
+    auto lp = torch::log_softmax(logits / temp, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1);
+    if (opts.stop_at_eos) {
+      next = torch::where(finished, torch::full_like(next, pad_id), next);
+      lp = lp.masked_fill(finished, 0.0);
+    }
+    out_ids.select(1, T + n).copy_(next);
+    out_mask.select(1, T + n).copy_(finished.logical_not().to(torch::kInt64));
+    logprobs.select(1, n).copy_(lp);
+    if (on_step) on_step(n, next);
+    if (opts.stop_at_eos) {
+      finished = finished.logical_or(torch::isin(next, eos));
+      if (finished.all().item<bool>()) {
+        ++n;
+        break;
+      }
+    }
+    if (n + 1 == N) {
+      ++n;
+      break;
+    }
+    // Decode step: the new token attends to everything so far (pads after EOS stay masked out).
+    auto step_mask = out_mask.narrow(1, 0, T + n + 1).clone();
+    step_mask.select(1, T + n).fill_(1);  // the token being fed is always visible to itself
+    hidden = model.body(next.unsqueeze(1), step_mask, next_pos, &cache);
+    last = hidden.select(1, 0);
+    next_pos = next_pos + 1;
+  }
+  return {out_ids.narrow(1, 0, T + n), out_mask.narrow(1, 0, T + n), logprobs.narrow(1, 0, n)};
+}
+
+torch::Tensor generate_reference(TransformerLM& model, const torch::Tensor& input_ids,
+                                 const torch::Tensor& attention_mask, int64_t max_new_tokens) {
+  torch::NoGradGuard ng;
+  auto ids = input_ids;
+  auto mask = attention_mask.to(torch::kInt64);
+  for (int64_t n = 0; n < max_new_tokens; ++n) {
+    auto logits = model.forward_logits(ids, mask);  // (B, T, V)
+    auto next = logits.select(1, ids.size(1) - 1).argmax(-1, /*keepdim=*/true);
+    ids = torch::cat({ids, next}, 1);
+    mask = torch::cat({mask, torch::ones_like(next)}, 1);
+  }
+  return ids;
+}
+
+}  // namespace rlhf

@@ -1,0 +1,227 @@
+// Heads, the weight table, creation, loading and saving of Hugging Face folders.
+#include "model/model.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "common/error.h"
+#include "io/safetensors.h"
+#include "model/gpt2.h"
+#include "model/llama.h"
+
+namespace fs = std::filesystem;
+
+namespace rlhf {
+
+torch::Tensor TransformerLM::lm_logits(const torch::Tensor& hidden) {
+  TORCH_CHECK(has_lm_head(), "lm_logits: ", config_.architecture, " has no language-model head");
+  const auto& w = config_.tie_word_embeddings ? token_embedding() : lm_head_;
+  return torch::matmul(hidden, w.t());
+}
+
+torch::Tensor TransformerLM::score(const torch::Tensor& hidden) {
+  TORCH_CHECK(has_score_head(), "score: ", config_.architecture, " has no score head");
+  return torch::matmul(hidden, score_.t());
+}
+
+std::vector<NamedWeight> TransformerLM::weights() {
+  auto w = body_weights();
+  if (lm_head_.defined()) w.push_back({"lm_head.weight", lm_head_});
+  if (score_.defined()) w.push_back({"score.weight", score_});
+  return w;
+}
+
+void TransformerLM::init_heads(const std::string& score_init) {
+  const int64_t C = config_.hidden_size;
+  if (has_lm_head() && !config_.tie_word_embeddings && !lm_head_.defined())
+    lm_head_ = register_parameter("lm_head", torch::empty({config_.vocab_size, C}));
+  if (has_score_head()) {
+    if (!score_.defined()) score_ = register_parameter("score", torch::empty({config_.num_labels, C}));
+    torch::NoGradGuard ng;
+    if (score_init == "zeros") score_.zero_();
+    else score_.normal_(0.0, 0.02);
+  }
+}
+
+torch::Tensor default_position_ids(const torch::Tensor& attention_mask) {
+  return (attention_mask.to(torch::kInt64).cumsum(-1) - 1).clamp_min(0);
+}
+
+torch::Tensor last_token_index(const torch::Tensor& attention_mask) {
+  auto pos = torch::arange(attention_mask.size(1), attention_mask.options().dtype(torch::kInt64));
+  return (attention_mask.to(torch::kInt64) * pos).argmax(-1);
+}
+
+torch::Tensor TransformerLM::forward_logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                            torch::Tensor position_ids) {
+  if (!position_ids.defined()) position_ids = default_position_ids(attention_mask);
+  return lm_logits(body(input_ids, attention_mask, position_ids, nullptr));
+}
+
+torch::Tensor TransformerLM::forward_scores(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                            torch::Tensor position_ids) {
+  if (!position_ids.defined()) position_ids = default_position_ids(attention_mask);
+  auto hidden = body(input_ids, attention_mask, position_ids, nullptr);  // (B, T, C)
+  auto idx = last_token_index(attention_mask);                           // (B,)
+  auto last = hidden.index({torch::arange(hidden.size(0), idx.options()), idx});  // (B, C)
+  return score(last);                                                     // (B, L)
+}
+
+namespace {
+
+std::shared_ptr<TransformerLM> create_uninitialised(const ModelConfig& config) {
+  if (config.family == "gpt2") return create_gpt2(config);
+  if (config.family == "llama" || config.family == "qwen2" || config.family == "qwen3") return create_llama(config);
+  fail("unknown model family \"", config.family, "\" (supported: gpt2, llama, qwen2, qwen3)");
+}
+
+bool is_norm_or_bias(const std::string& name) {
+  auto ends = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends(".bias") || name.find("norm") != std::string::npos || name.find(".ln_") != std::string::npos;
+}
+
+torch::ScalarType dtype_from_name(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float16") return torch::kFloat16;
+  if (name == "float64") return torch::kFloat64;
+  fail("unsupported dtype \"", name, "\" (supported: float32, bfloat16, float16, float64)");
+}
+
+// Tensors some checkpoints carry that are buffers, not weights.
+bool ignorable_tensor(const std::string& name) {
+  auto ends = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends(".attn.bias") || ends(".attn.masked_bias") || ends("rotary_emb.inv_freq");
+}
+
+}  // namespace
+
+std::shared_ptr<TransformerLM> create_model(const ModelConfig& config, uint64_t seed) {
+  auto model = create_uninitialised(config);
+  auto gen = at::detail::createCPUGenerator(seed);
+  torch::NoGradGuard ng;
+  for (auto& w : model->weights()) {
+    if (is_norm_or_bias(w.name)) {
+      if (w.name.size() > 5 && w.name.compare(w.name.size() - 5, 5, ".bias") == 0) w.tensor.zero_();
+      else w.tensor.fill_(1.0);
+    } else {
+      w.tensor.normal_(0.0, 0.02, gen);
+    }
+  }
+  return model;
+}
+
+std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOptions& options) {
+  ModelConfig cfg = load_model_config(dir);
+  bool new_score_head = false, drop_lm_head = false;
+  if (options.head == "score" && !cfg.is_classifier) {
+    cfg.is_classifier = true;
+    cfg.num_labels = options.num_labels;
+    cfg.architecture = classifier_architecture(cfg.family);
+    new_score_head = true;
+    drop_lm_head = true;
+  } else if (options.head == "lm" && cfg.is_classifier) {
+    RLHF_CHECK(cfg.tie_word_embeddings, dir, ": ", cfg.architecture,
+               " is a classifier with an untied head; it cannot be loaded as a causal LM");
+    cfg.is_classifier = false;
+    cfg.architecture = causal_lm_architecture(cfg.family);
+  } else if (options.head != "auto" && options.head != "lm" && options.head != "score") {
+    fail("load_model: head must be auto, lm or score, not \"", options.head, "\"");
+  }
+  auto model = create_uninitialised(cfg);
+
+  std::map<std::string, std::string> source;
+  auto tensors = io::load_checkpoint_tensors(dir, &source);
+  std::set<std::string> used;
+  {
+    torch::NoGradGuard ng;
+    for (auto& w : model->weights()) {
+      if (w.name == "score.weight" && (new_score_head || !tensors.count(w.name))) {
+        RLHF_CHECK(new_score_head, dir, ": tensor \"score.weight\" is missing (expected shape [",
+                   cfg.num_labels, ", ", cfg.hidden_size, "])");
+        if (options.score_init == "zeros") w.tensor.zero_();
+        else {
+          auto gen = at::detail::createCPUGenerator(0);
+          w.tensor.normal_(0.0, 0.02, gen);
+        }
+        continue;
+      }
+      auto it = tensors.find(w.name);
+      RLHF_CHECK(it != tensors.end(), dir, ": tensor \"", w.name, "\" is missing (expected shape ", w.tensor.sizes(),
+                 "; hint: does config.json match the weights?)");
+      const auto& src = it->second;
+      RLHF_CHECK(src.sizes() == w.tensor.sizes(), source[w.name], ": tensor \"", w.name, "\" has shape ", src.sizes(),
+                 " but config.json implies ", w.tensor.sizes());
+      w.tensor.copy_(src);
+      model->saved_dtypes[w.name] = src.scalar_type();
+      used.insert(w.name);
+    }
+  }
+  std::vector<std::string> unused;
+  for (const auto& [name, t] : tensors) {
+    if (used.count(name) || ignorable_tensor(name)) continue;
+    if (name == "lm_head.weight" && (drop_lm_head || cfg.tie_word_embeddings)) continue;
+    unused.push_back(name);
+  }
+  if (!unused.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unused.size() && i < 5; ++i) list += (i ? ", " : "") + unused[i];
+    fail(dir, ": ", unused.size(), " tensor(s) not used by ", cfg.architecture, ": ", list,
+         " (in ", source[unused[0]], "; hint: does config.json match the weights?)");
+  }
+  model->to(options.device, options.dtype);
+  model->eval();
+  return model;
+}
+
+void save_model(TransformerLM& model, const std::string& dir, const SaveOptions& options) {
+  const ModelConfig& cfg = model.config();
+  const std::string dtype_name = options.dtype.empty() ? cfg.dtype : options.dtype;
+  const torch::ScalarType default_dtype = dtype_from_name(dtype_name);
+  fs::path target = fs::absolute(dir);
+  fs::create_directories(target.parent_path());
+  const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  std::map<std::string, torch::Tensor> tensors;
+  for (auto& w : model.weights()) {
+    auto it = model.saved_dtypes.find(w.name);
+    const auto dt = options.dtype.empty() && it != model.saved_dtypes.end() ? it->second : default_dtype;
+    tensors[w.name] = w.tensor.detach().to(torch::kCPU).to(dt).contiguous();
+  }
+  io::save_checkpoint_tensors(tmp.string(), tensors, options.max_shard_bytes);
+
+  auto j = cfg.to_json();
+  j["dtype"] = dtype_name;
+  if (j.contains("torch_dtype")) j["torch_dtype"] = dtype_name;
+  {
+    std::ofstream out(tmp / "config.json");
+    out << j.dump(2) << "\n";
+    RLHF_CHECK(out, (tmp / "config.json").string(), ": write failed");
+  }
+  if (!options.source_dir.empty()) {
+    static const char* kFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                   "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model",
+                                   "chat_template.jinja"};
+    for (const char* f : kFiles) {
+      const fs::path src = fs::path(options.source_dir) / f;
+      if (fs::exists(src) && fs::absolute(src) != target / f) fs::copy_file(src, tmp / f);
+      else if (fs::exists(target / f) && fs::absolute(src) == target / f) fs::copy_file(target / f, tmp / f);
+    }
+  }
+  // Swap in the finished folder: the old one (if any) is removed only after the new one is in place.
+  const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
+  if (fs::exists(target)) fs::rename(target, old);
+  fs::rename(tmp, target);
+  if (fs::exists(old)) fs::remove_all(old);
+}
+
+}  // namespace rlhf

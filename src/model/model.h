@@ -1,0 +1,108 @@
+// The transformer language model: one base class, one file per architecture (gpt2.cpp, llama.cpp for
+// Llama/Qwen2/Qwen3), each with its table of Hugging Face weight names.
+//
+//   hidden = body(input_ids, attention_mask, position_ids, cache)   (B, T, C), after the final norm
+//   logits = hidden · W_lm^T                                         (B, T, V)   causal LM (W_lm tied to wte or not)
+//   scores = hidden · W_score^T                                      (B, T, L)   *ForSequenceClassification / value head
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/layers.h"
+
+namespace rlhf {
+
+// One entry of an architecture's weight-name table: the HF name and the parameter it loads into.
+struct NamedWeight {
+  std::string name;
+  torch::Tensor tensor;
+};
+
+class TransformerLM : public torch::nn::Module {
+ public:
+  explicit TransformerLM(ModelConfig config) : config_(std::move(config)) {}
+  const ModelConfig& config() const { return config_; }
+  ModelConfig& mutable_config() { return config_; }
+
+  // input_ids, position_ids: (B, T) int64. attention_mask: (B, S), S = cache length + T, 1 = real token.
+  // Returns the final-normed hidden states (B, T, C). With a cache, appends this step's keys/values and
+  // advances cache->length by T.
+  virtual torch::Tensor body(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& position_ids, KVCache* cache) = 0;
+  // HF names of the body's weights (without the head), in a fixed order.
+  virtual std::vector<NamedWeight> body_weights() = 0;
+  // The token embedding matrix (V, C), tied to the LM head when config().tie_word_embeddings.
+  virtual torch::Tensor token_embedding() = 0;
+
+  // Heads. has_lm_head(): causal LM; has_score_head(): classifier / value model.
+  bool has_lm_head() const { return !config_.is_classifier; }
+  bool has_score_head() const { return config_.is_classifier; }
+  torch::Tensor lm_logits(const torch::Tensor& hidden);  // (B, T, V)
+  torch::Tensor score(const torch::Tensor& hidden);      // (B, T, num_labels)
+
+  // Full table: body + heads ("lm_head.weight" when untied, "score.weight" for classifiers).
+  std::vector<NamedWeight> weights();
+
+  // Sets up the heads after the body registered its parameters. score_init: "normal" (std 0.02, as
+  // transformers initialises a new head) or "zeros" (PPO value head).
+  void init_heads(const std::string& score_init = "normal");
+
+  // Convenience: logits of a full forward, position_ids = cumsum(mask) - 1 clamped at 0 when undefined.
+  torch::Tensor forward_logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                               torch::Tensor position_ids = {});
+  // Sequence scores (B, num_labels) at the last real token (the rightmost mask = 1 position).
+  torch::Tensor forward_scores(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                               torch::Tensor position_ids = {});
+
+  // Stored dtype of each loaded tensor, so that saving writes the same dtypes back.
+  std::map<std::string, torch::ScalarType> saved_dtypes;
+
+  KVCache make_cache(int64_t capacity) const {
+    KVCache c;
+    c.capacity = capacity;
+    return c;
+  }
+
+ protected:
+  ModelConfig config_;
+  torch::Tensor lm_head_;  // (V, C), untied only
+  torch::Tensor score_;    // (L, C)
+};
+
+// position_ids = cumsum(attention_mask) - 1, clamped at 0 (left padding gets position 0 on pads).
+torch::Tensor default_position_ids(const torch::Tensor& attention_mask);
+// Index of the last real token per row: (B,) int64.
+torch::Tensor last_token_index(const torch::Tensor& attention_mask);
+
+// A fresh, randomly initialised model for config (transformers' init: normal(0, 0.02), norms 1, biases 0).
+std::shared_ptr<TransformerLM> create_model(const ModelConfig& config, uint64_t seed = 0);
+
+struct LoadOptions {
+  // "auto": as config.json says. "lm": load as a causal LM. "score": as a sequence classifier with
+  // num_labels (an LM checkpoint gets a new score head; its lm_head is dropped).
+  std::string head = "auto";
+  int64_t num_labels = 1;
+  std::string score_init = "normal";  // a new score head: "normal" (reward model) or "zeros" (value model)
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;  // compute dtype of the parameters
+};
+
+// Loads a Hugging Face folder. Every tensor of the table must be present with the expected shape; a tensor
+// of the checkpoint that the table does not use is an error (except an lm_head dropped by head = "score").
+std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOptions& options = {});
+
+struct SaveOptions {
+  std::string source_dir;        // tokenizer files and generation_config.json are copied from here
+  uint64_t max_shard_bytes = 0;  // shard above this size (0: one file)
+  std::string dtype;             // "" = the config's dtype (so load -> save keeps dtypes)
+};
+
+// Writes config.json, safetensors and tokenizer files into a temporary sibling folder, then renames it to dir
+// (an existing dir is replaced only once the new one is complete).
+void save_model(TransformerLM& model, const std::string& dir, const SaveOptions& options = {});
+
+}  // namespace rlhf
