@@ -1,0 +1,165 @@
+// Internals of the Jinja interpreter (jinja.h): tokens, the syntax tree, and runtime values.
+//   jinja_lexer.cpp     source -> tokens (whitespace control, trim_blocks, lstrip_blocks applied here)
+//   jinja_parser.cpp    tokens -> Program (statements and expressions)
+//   jinja_eval.cpp      Program + context -> string
+//   jinja_builtins.cpp  filters, tests, methods, global functions, Python-style str()/repr()/json.dumps
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+#include "tokenizer/jinja.h"
+
+namespace rlhf::jinja {
+
+// ---------------------------------------------------------------- tokens
+enum class Tok { text, var_begin, var_end, block_begin, block_end, name, string, integer, floating, op, eof };
+
+struct Token {
+  Tok kind;
+  std::string value;  // text data, name, decoded string literal, number spelling, or operator
+  int line;
+};
+
+std::vector<Token> lex(const std::string& source, const std::string& name);
+
+// ---------------------------------------------------------------- values
+struct Value;
+struct Namespace {
+  std::vector<std::pair<std::string, std::shared_ptr<Value>>> attrs;  // insertion order
+  std::shared_ptr<Value> find(const std::string& key) const;
+  void set(const std::string& key, const Value& v);
+};
+
+struct CallArgs;
+struct Evaluator;
+using Function = std::function<Value(Evaluator&, CallArgs&, int line)>;
+
+struct Value {
+  enum class Kind { undefined, json, ns, func };
+  Kind kind = Kind::undefined;
+  Json j;                          // kind == json
+  std::shared_ptr<Namespace> ns;   // kind == ns
+  std::shared_ptr<Function> fn;    // kind == func
+  std::string undefined_name;      // kind == undefined: what was looked up, for error messages
+
+  Value() = default;
+  Value(Json v) : kind(Kind::json), j(std::move(v)) {}  // NOLINT: implicit on purpose
+  static Value undefined(std::string what) {
+    Value v;
+    v.undefined_name = std::move(what);
+    return v;
+  }
+  bool is_undefined() const { return kind == Kind::undefined; }
+  bool is_json() const { return kind == Kind::json; }
+  bool is_string() const { return kind == Kind::json && j.is_string(); }
+};
+
+struct CallArgs {
+  std::vector<Value> args;
+  std::vector<std::pair<std::string, Value>> kwargs;
+  // Takes keyword `name` or positional `pos`; undefined when absent.
+  Value get(size_t pos, const char* name) const;
+  bool has(size_t pos, const char* name) const { return !get(pos, name).is_undefined(); }
+};
+
+// ---------------------------------------------------------------- expressions
+struct Expr;
+using ExprPtr = std::shared_ptr<Expr>;
+struct Stmt;
+using StmtPtr = std::shared_ptr<Stmt>;
+using Body = std::vector<StmtPtr>;
+
+struct Expr {
+  enum class Kind {
+    literal,    // value
+    name,       // name
+    list,       // items (also tuples)
+    dict,       // items as key, value, key, value...
+    attr,       // a.name
+    item,       // a[b]
+    slice,      // a[b:c:d] (null ExprPtr for an omitted part)
+    call,       // a(items..., kwargs)
+    filter,     // a | name(items..., kwargs)   (a null for a filter block)
+    test,       // a is [not] name(items...)
+    unary,      // op a   (not, -, +)
+    binary,     // a op b (and, or, + - * / // % ** ~, in, not in)
+    compare,    // a op1 b op2 c ... (ops, items = operands after a)
+    cond,       // a if b else c
+  };
+  Kind kind;
+  int line;
+  Json value;
+  std::string name;  // name / attribute / filter / test / operator
+  bool negate = false;
+  ExprPtr a, b, c;
+  std::vector<ExprPtr> items;
+  std::vector<std::pair<std::string, ExprPtr>> kwargs;
+  std::vector<std::string> ops;
+};
+
+// ---------------------------------------------------------------- statements
+struct MacroDef {
+  std::string name;
+  std::vector<std::pair<std::string, ExprPtr>> params;  // default may be null
+  Body body;
+};
+
+struct Stmt {
+  enum class Kind { text, output, if_, for_, set, set_block, macro, call_block, break_, continue_, generation, filter_block };
+  Kind kind;
+  int line;
+  std::string text;                                   // text
+  ExprPtr expr;                                       // output, set value, for iterable, call_block call, filter
+  std::vector<std::pair<ExprPtr, Body>> branches;     // if/elif (cond, body)
+  Body body, else_body;                               // for, if else, set_block, macro, call_block, generation
+  std::vector<std::string> targets;                   // for / set targets; set "ns.attr" -> {"ns", "attr"} w/ attr_set
+  bool attr_set = false;                              // set ns.attr = ...
+  ExprPtr loop_filter;                                // for x in y if cond
+  std::shared_ptr<MacroDef> macro;                    // macro, call_block (caller)
+};
+
+struct Program {
+  Body body;
+};
+
+std::shared_ptr<Program> parse(const std::vector<Token>& tokens, const std::string& name);
+
+// ---------------------------------------------------------------- evaluation
+struct Frame {
+  std::map<std::string, Value> vars;
+};
+
+struct Evaluator {
+  std::string name;  // template name for messages
+  std::vector<std::shared_ptr<Frame>> frames;  // frames[0]: globals + context
+
+  [[noreturn]] void error(int line, const std::string& msg) const;
+  Value lookup(const std::string& var) const;
+  void assign(const std::string& var, Value v);
+
+  Value eval(const Expr& e);
+  enum class Flow { normal, break_, continue_ };
+  Flow exec(const Body& body, std::string& out);
+  Value call_macro(const MacroDef& m, CallArgs& args, int line, const Value* caller);
+};
+
+// builtins (jinja_builtins.cpp)
+bool truthy(const Value& v);
+std::string to_str(const Value& v);            // Python str()
+std::string py_repr(const Json& j);            // Python repr()
+std::string py_json_dumps(const Json& j, int indent, bool sort_keys);  // json.dumps(ensure_ascii=False)
+Value apply_filter(Evaluator& ev, const std::string& name, const Value& input, CallArgs& args, int line);
+bool apply_test(Evaluator& ev, const std::string& name, const Value& input, CallArgs& args, int line);
+Value call_method(Evaluator& ev, const Value& obj, const std::string& name, CallArgs& args, int line);
+void install_globals(Frame& globals);
+bool values_equal(const Value& a, const Value& b);
+
+// UTF-8 helpers: Python indexes strings by code point.
+std::vector<std::string> utf8_chars(const std::string& s);
+
+}  // namespace rlhf::jinja
