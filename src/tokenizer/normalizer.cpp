@@ -1,0 +1,199 @@
+#include "tokenizer/normalizer.h"
+
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/error.h"
+#include "tokenizer/regex.h"
+#include "tokenizer/utf8.h"
+
+namespace rlhf::tok {
+
+namespace {
+
+std::string utf8proc_apply(std::string_view s, utf8proc_option_t options) {
+  if (s.empty()) return {};
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t*)s.data(), (utf8proc_ssize_t)s.size(), &out, options);
+  RLHF_CHECK(n >= 0, "normalizer: utf8proc failed: ", utf8proc_errmsg(n), " (hint: input must be valid UTF-8)");
+  std::string r((const char*)out, (size_t)n);
+  std::free(out);
+  return r;
+}
+
+// Unicode normalization (NFC/NFD/NFKC/NFKD). To keep offsets, the text is cut into segments that start at a
+// starter (canonical combining class 0, not a conjoining jamo vowel/trailing consonant); each segment is normalized
+// on its own. Like the tokenizers library (whose alignments follow the chars that survive), a segment whose char
+// count is kept maps its output chars one to one onto its input chars, and otherwise every output char maps to the
+// segment's first input char: NFD "e + U+0301" -> NFC "é" spans only the "e". Normalization forms are closed under
+// concatenation at such boundaries; if a rare composition crosses one (checked), the whole piece's output maps to
+// the whole piece's span: the ids are always those of the whole-text normalization.
+void unicode_normalize(NormalizedString& ns, utf8proc_option_t options) {
+  const std::string& t = ns.text();
+  // Pure ASCII is invariant under every normalization form.
+  bool ascii = true;
+  for (unsigned char c : t) ascii &= c < 0x80;
+  if (ascii) return;
+  std::string whole = utf8proc_apply(t, options);
+  if (whole == t) return;
+  NormalizedString::Builder b = ns.builder();
+  std::vector<size_t> starts;  // char starts of the current segment
+  auto flush = [&](size_t end) {
+    if (starts.empty()) return;
+    std::string_view in = std::string_view(t).substr(starts[0], end - starts[0]);
+    std::string out = utf8proc_apply(in, options);
+    std::vector<size_t> out_starts;
+    for (size_t i = 0; i < out.size(); i += utf8_len((unsigned char)out[i])) out_starts.push_back(i);
+    out_starts.push_back(out.size());
+    const size_t n_out = out_starts.size() - 1;
+    for (size_t k = 0; k < n_out; ++k) {
+      size_t in_k = n_out == starts.size() ? k : 0;
+      size_t in_end = in_k + 1 < starts.size() ? starts[in_k + 1] : end;
+      b.push(std::string_view(out).substr(out_starts[k], out_starts[k + 1] - out_starts[k]),
+             ns.original_span(starts[in_k], in_end));
+    }
+    starts.clear();
+  };
+  size_t i = 0;
+  while (i < t.size()) {
+    size_t at = i;
+    uint32_t cp = utf8_next(t, i);
+    bool jamo_vt = (cp >= 0x1160 && cp <= 0x11FF) || (cp >= 0xD7B0 && cp <= 0xD7FF);
+    if (!starts.empty() && utf8proc_get_property((utf8proc_int32_t)cp)->combining_class == 0 && !jamo_vt) flush(at);
+    starts.push_back(at);
+  }
+  flush(t.size());
+  if (b.text != whole) {
+    b = ns.builder();
+    b.push(whole, ns.original_span(0, t.size()));
+  }
+  ns.assign(std::move(b));
+}
+
+void lowercase(NormalizedString& ns) {
+  const std::string& t = ns.text();
+  NormalizedString::Builder b = ns.builder();
+  std::string ch;
+  size_t i = 0;
+  while (i < t.size()) {
+    size_t at = i;
+    uint32_t cp = utf8_next(t, i);
+    ch.clear();
+    if (cp == 0x130) {
+      utf8_append(ch, 'i');  // Rust's char::to_lowercase: İ -> i + U+0307 (SpecialCasing.txt)
+      utf8_append(ch, 0x307);
+    } else {
+      utf8_append(ch, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
+    }
+    b.push(ch, ns.original_span(at, i));
+  }
+  ns.assign(std::move(b));
+}
+
+void strip(NormalizedString& ns, bool left, bool right) {
+  const std::string& t = ns.text();
+  size_t begin = 0, end = t.size();
+  if (left) {
+    while (begin < end) {
+      size_t i = begin;
+      if (!is_unicode_whitespace(utf8_next(t, i))) break;
+      begin = i;
+    }
+  }
+  if (right) {
+    while (end > begin) {
+      size_t s = end - 1;
+      while (s > begin && ((unsigned char)t[s] & 0xC0) == 0x80) --s;
+      size_t i = s;
+      if (!is_unicode_whitespace(utf8_next(t, i))) break;
+      end = s;
+    }
+  }
+  if (begin == 0 && end == t.size()) return;
+  ns = ns.slice(begin, end);
+}
+
+void regex_replace(NormalizedString& ns, const Regex& re, const std::string& content) {
+  const std::string& t = ns.text();
+  NormalizedString::Builder b = ns.builder();
+  size_t pos = 0, mb, me;
+  bool changed = false;
+  while (pos <= t.size() && re.find(t, pos, &mb, &me)) {
+    for (size_t k = pos; k < mb; ++k) b.push(std::string_view(&t[k], 1), ns.byte_span(k));
+    if (me == mb) {  // empty match: keep one char and move on
+      if (mb >= t.size()) break;
+      size_t n = utf8_len((unsigned char)t[mb]);
+      for (size_t k = mb; k < mb + n; ++k) b.push(std::string_view(&t[k], 1), ns.byte_span(k));
+      pos = mb + n;
+      continue;
+    }
+    b.push(content, ns.original_span(mb, me));
+    changed = true;
+    pos = me;
+  }
+  if (!changed) return;
+  for (size_t k = pos; k < t.size(); ++k) b.push(std::string_view(&t[k], 1), ns.byte_span(k));
+  ns.assign(std::move(b));
+}
+
+std::string str_field(const nlohmann::json& j, const char* key, const std::string& where) {
+  RLHF_CHECK(j.contains(key) && j[key].is_string(), where, ": expected string field \"", key, "\"");
+  return j[key].get<std::string>();
+}
+
+}  // namespace
+
+Normalizer normalizer_from_json(const nlohmann::json& j, const std::string& where) {
+  if (j.is_null()) return {};
+  RLHF_CHECK(j.is_object() && j.contains("type"), where, ": expected an object with a \"type\"");
+  std::string type = j["type"].get<std::string>();
+  if (type == "NFC") return [](NormalizedString& s) { unicode_normalize(s, (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE)); };
+  if (type == "NFD") return [](NormalizedString& s) { unicode_normalize(s, (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE)); };
+  if (type == "NFKC")
+    return [](NormalizedString& s) {
+      unicode_normalize(s, (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT));
+    };
+  if (type == "NFKD")
+    return [](NormalizedString& s) {
+      unicode_normalize(s, (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT));
+    };
+  if (type == "Lowercase") return lowercase;
+  if (type == "Prepend") {
+    std::string p = str_field(j, "prepend", where);
+    return [p](NormalizedString& s) { s.prepend(p); };
+  }
+  if (type == "Strip") {
+    bool left = j.value("strip_left", true), right = j.value("strip_right", true);
+    return [left, right](NormalizedString& s) { strip(s, left, right); };
+  }
+  if (type == "Replace") {
+    std::string content = str_field(j, "content", where);
+    const auto& pat = j.at("pattern");
+    if (pat.contains("String")) {
+      std::string from = pat["String"].get<std::string>();
+      return [from, content](NormalizedString& s) { s.replace_all(from, content); };
+    }
+    RLHF_CHECK(pat.contains("Regex"), where, ".pattern: expected {\"String\": ...} or {\"Regex\": ...}");
+    auto re = std::make_shared<Regex>(pat["Regex"].get<std::string>(), where + ".pattern");
+    return [re, content](NormalizedString& s) { regex_replace(s, *re, content); };
+  }
+  if (type == "Sequence") {
+    std::vector<Normalizer> steps;
+    const auto& list = j.at("normalizers");
+    for (size_t k = 0; k < list.size(); ++k) {
+      Normalizer n = normalizer_from_json(list[k], cat(where, ".normalizers[", k, "]"));
+      if (n) steps.push_back(std::move(n));
+    }
+    return [steps](NormalizedString& s) {
+      for (const auto& n : steps) n(s);
+    };
+  }
+  fail(where, ": unsupported normalizer type \"", type,
+       "\" (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence)");
+}
+
+}  // namespace rlhf::tok
