@@ -2,7 +2,7 @@
 // keyboard), mark ties, flag or skip, and POST /api/rank. No framework; the page's only state is below.
 //
 // Safety: text from the server (prompt, candidates) only ever reaches the page through textContent / text nodes,
-// never innerHTML, so markup in a candidate is shown as text.
+// never parsed as HTML, so markup in a candidate is shown as text.
 'use strict';
 
 const state = {
