@@ -177,9 +177,12 @@ struct Server::Impl {
   }
 
   void routes() {
-    // Only these two are public: the login form needs its style sheet.
-    http.Get("/login", [this](const httplib::Request&, httplib::Response& res) { serve_asset(res, "login.html"); });
-    http.Get("/style.css", [this](const httplib::Request&, httplib::Response& res) { serve_asset(res, "style.css"); });
+    // Only these are public: the login form, its style sheet and the icon.
+    for (const char* name : {"login.html", "style.css", "favicon.svg"}) {
+      std::string path = std::string("/") + (std::string(name) == "login.html" ? "login" : name);
+      http.Get(path, [this, name](const httplib::Request&, httplib::Response& res) { serve_asset(res, name); });
+    }
+    http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/favicon.svg"); });
 
     http.Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
       const std::string token = req.get_param_value("token");

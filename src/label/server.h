@@ -1,7 +1,7 @@
 // The labelling server: the page (embedded files) and the JSON API over a Store, with cpp-httplib.
 //
 // Auth: every page and API call needs an annotator's token, sent as `Authorization: Bearer TOKEN` or as the
-// `rlhf_token` cookie that POST /login (form field `token`) sets. Only /login and /style.css are public.
+// `rlhf_token` cookie that POST /login (form field `token`) sets. Only /login, /style.css and the icon are public.
 //
 // API (JSON; errors are {"error": "message"} with 400 bad input, 401 no/unknown token, 404 unknown path,
 // 409 already ranked):
