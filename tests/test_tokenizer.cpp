@@ -206,3 +206,43 @@ TEST(Tokenizer, ErrorsNameTheFile) {
 }
 
 }  // namespace
+
+// Small tokenizer.json files written by the test, checked against cases in the tokenizers library's own unit tests
+// (tokenizers/src/pre_tokenizers/metaspace.rs: "multiple_spaces", "non_legacy_meta_space", "decode").
+// With ignore_merges and whole words in the vocab, each pre-tokenized word is one token, so the ids and offsets
+// show the words the pre-tokenizer made.
+namespace {
+Tokenizer tiny(const nlohmann::json& pre, const nlohmann::json& decoder, const nlohmann::json& vocab,
+               const nlohmann::json& added = nlohmann::json::array()) {
+  nlohmann::json j = {{"version", "1.0"},       {"added_tokens", added},  {"normalizer", nullptr},
+                      {"pre_tokenizer", pre},    {"post_processor", nullptr}, {"decoder", decoder},
+                      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()},
+                                 {"ignore_merges", true}, {"dropout", nullptr}}}};
+  std::string path = ::testing::TempDir() + "tiny_tokenizer.json";
+  std::ofstream(path) << j.dump();
+  return Tokenizer::from_files(path, "");
+}
+}  // namespace
+
+TEST(Tokenizer, MetaspaceMatchesLibraryTests) {
+  nlohmann::json pre = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"},
+                        {"split", true}};
+  auto tok = tiny(pre, pre, {{"\xE2\x96\x81Hey", 0}, {"\xE2\x96\x81", 1}, {"\xE2\x96\x81" "friend!", 2}});
+  auto enc = tok.encode_with_offsets("Hey   friend!");
+  EXPECT_EQ(enc.ids, (std::vector<int32_t>{0, 1, 1, 2}));
+  using P = std::pair<size_t, size_t>;
+  EXPECT_EQ(enc.offsets, (std::vector<P>{{0, 3}, {3, 4}, {4, 5}, {5, 13}}));
+  EXPECT_EQ(tok.decode({0, 2}), "Hey friend!");
+
+  // prepend_scheme "first", split false: only the piece at the start of the input gets the prefix.
+  nlohmann::json first = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"},
+                          {"split", false}};
+  nlohmann::json added = nlohmann::json::array({{{"id", 3}, {"content", "<s>"}, {"special", true},
+                                                 {"normalized", false}}});
+  auto tok2 = tiny(first, first, {{"\xE2\x96\x81Hey\xE2\x96\x81", 0}, {"how", 1}, {"<s>", 3}}, added);
+  EXPECT_EQ(tok2.encode(" Hey <s>how"), (std::vector<int32_t>{0, 3, 1}));
+  nlohmann::json never = first;
+  never["prepend_scheme"] = "never";
+  auto tok3 = tiny(never, never, {{"\xE2\x96\x81Hey", 0}, {"\xE2\x96\x81" "friend!", 2}});
+  EXPECT_EQ(tok3.decode({0, 2}), " Hey friend!");
+}

@@ -107,12 +107,10 @@ Decoder decoder_from_json(const nlohmann::json& j, const std::string& where) {
     std::string scheme = "always";
     if (j.contains("prepend_scheme")) scheme = j["prepend_scheme"].get<std::string>();
     else if (j.contains("add_prefix_space") && !j["add_prefix_space"].get<bool>()) scheme = "never";
-    // Every replacement char becomes ' '; the first token loses its leading one unless the scheme is "never".
+    // Every replacement char becomes ' ', except in the first token, where (unless the scheme is "never") every
+    // one is dropped: tokenizers' Metaspace::decode_chain.
     return [rep, scheme](std::vector<std::string>& tokens) {
-      for (size_t k = 0; k < tokens.size(); ++k) {
-        replace_in(tokens[k], rep, " ");
-        if (k == 0 && scheme != "never" && tokens[k].compare(0, 1, " ") == 0) tokens[k].erase(0, 1);
-      }
+      for (size_t k = 0; k < tokens.size(); ++k) replace_in(tokens[k], rep, k == 0 && scheme != "never" ? "" : " ");
     };
   }
   if (type == "Sequence") {
