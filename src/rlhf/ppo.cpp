@@ -1,0 +1,677 @@
+// PPO for RLHF, one iteration (Ziegler et al. 2019; InstructGPT; Huang et al. 2024, "The N Implementation Details"):
+//
+//  1. rollout   y ~ π(·|x) at temperature τ, truncated after the first EOS; mask m_t = 1 up to and including EOS.
+//  2. scoring   logp_t = log softmax(z_t/τ)[y_t] (π, before the update), ref_t the same under π_ref;
+//               V_t = critic at the state before y_t; s = RM(x, y) at the last real token;
+//               s −= missing_eos_penalty when y has no EOS; s ·= scale; s ← (s − μ)/σ (running, optional);
+//               s ← clip(s, ±c) (optional).
+//  3. rewards   KL_t = logp_t − ref_t (k1) or e^{ref_t − logp_t} − 1 − (ref_t − logp_t) (k3)
+//               r_t = −β·KL_t + [t = last]·s
+//  4. GAE       δ_t = r_t + γ·V_{t+1} − V_t,  A_t = δ_t + γλ·A_{t+1},  R_t = A_t + V_t;  A whitened over valid tokens
+//  5. update    for E epochs × M minibatches (each split into grad_accum micro-batches):
+//               ρ_t = e^{logp_new − logp_t}
+//               L_pg = mean_valid(max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε)))
+//               L_v  = ½·mean_valid(max((V − R)², (clip(V, V_old ± ε_v) − R)²))
+//               L    = L_pg + c_v·L_v − c_ent·mean_valid(H_t) + γ_ptx·(−mean log π(x_ptx))
+//               grads clipped per model to max_grad_norm; AdamW on π and V;
+//               epochs stop early once ½·mean((logp_new − logp_t)²) > target_approx_kl.
+//  6. β         adaptive: e = clip(KL_seq/target − 1, ±0.2), β ← β(1 + e·B/horizon), KL_seq = mean_b Σ_t KL_t.
+// GRPO / RLOO (grpo.h) replace 3-4 with group-relative sequence advantages and drop the critic.
+#include "rlhf/ppo.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "common/error.h"
+#include "common/runtime.h"
+#include "rlhf/gae.h"
+#include "rlhf/grpo.h"
+#include "rlhf/kl.h"
+#include "train/checkpoint.h"
+#include "train/jsonl.h"
+#include "train/logprobs.h"
+#include "train/optim.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace rlhf {
+
+// ---------------------------------------------------------------- config
+
+void PPOConfig::validate() const {
+  RLHF_CHECK(algo == "ppo" || algo == "grpo" || algo == "rloo", "--algo must be ppo, grpo or rloo, not \"", algo,
+             "\"");
+  RLHF_CHECK(critic_init == "reward" || critic_init == "policy", "--critic-init must be reward or policy, not \"",
+             critic_init, "\"");
+  parse_kl_estimator(kl_estimator);
+  RLHF_CHECK(iterations > 0, "--iterations must be > 0");
+  RLHF_CHECK(batch_size > 0, "--batch-size must be > 0");
+  RLHF_CHECK(algo == "ppo" || group_size >= 2, "--group-size must be >= 2 for ", algo);
+  RLHF_CHECK(temperature > 0, "--temperature must be > 0");
+  RLHF_CHECK(top_k >= 0, "--top-k must be >= 0 (0: off)");
+  RLHF_CHECK(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1]");
+  RLHF_CHECK(max_new_tokens > 0, "--max-new-tokens must be > 0");
+  RLHF_CHECK(kl_coef >= 0, "--kl-coef must be >= 0");
+  RLHF_CHECK(kl_target > 0 && kl_horizon > 0, "--kl-target and --kl-horizon must be > 0");
+  RLHF_CHECK(ppo_epochs > 0 && num_minibatches > 0 && grad_accum > 0,
+             "--ppo-epochs, --num-minibatches and --grad-accum must be > 0");
+  const int64_t rows = batch_size * (algo == "ppo" ? 1 : group_size);
+  RLHF_CHECK(rows % (num_minibatches * grad_accum) == 0, "the rollout batch (", rows,
+             " sequences) must divide into --num-minibatches × --grad-accum = ", num_minibatches * grad_accum);
+  RLHF_CHECK(lr > 0 && critic_lr > 0, "--lr and --critic-lr must be > 0");
+  RLHF_CHECK(lr_schedule == "linear" || lr_schedule == "cosine" || lr_schedule == "constant",
+             "--lr-schedule must be linear, cosine or constant");
+  RLHF_CHECK(clip_eps > 0 && vf_clip > 0, "--clip-eps and --vf-clip must be > 0");
+  RLHF_CHECK(gamma >= 0 && gamma <= 1 && lam >= 0 && lam <= 1, "--gamma and --lam must be in [0, 1]");
+  RLHF_CHECK(score_clip >= 0 && missing_eos_penalty >= 0, "--score-clip and --missing-eos-penalty must be >= 0");
+  RLHF_CHECK(ptx_coef >= 0, "--ptx-coef must be >= 0");
+  RLHF_CHECK(ptx_coef == 0 || ptx_batch_size > 0, "--ptx-batch-size must be > 0");
+  RLHF_CHECK(save_every >= 0 && samples_every >= 0 && log_every > 0, "--save-every, --samples-every >= 0, --log-every > 0");
+}
+
+json PPOConfig::to_json() const {
+  return {{"policy", policy},
+          {"reward", reward},
+          {"prompts", prompts},
+          {"out", out},
+          {"critic", critic},
+          {"critic_init", critic_init},
+          {"algo", algo},
+          {"chat", chat},
+          {"iterations", iterations},
+          {"batch_size", batch_size},
+          {"group_size", group_size},
+          {"temperature", temperature},
+          {"top_k", top_k},
+          {"top_p", top_p},
+          {"max_new_tokens", max_new_tokens},
+          {"max_prompt_tokens", max_prompt_tokens},
+          {"kl_estimator", kl_estimator},
+          {"kl_coef", kl_coef},
+          {"adaptive_kl", adaptive_kl},
+          {"kl_target", kl_target},
+          {"kl_horizon", kl_horizon},
+          {"missing_eos_penalty", missing_eos_penalty},
+          {"score_scale", score_scale},
+          {"normalize_score", normalize_score},
+          {"score_clip", score_clip},
+          {"ppo_epochs", ppo_epochs},
+          {"num_minibatches", num_minibatches},
+          {"grad_accum", grad_accum},
+          {"lr", lr},
+          {"critic_lr", critic_lr},
+          {"lr_schedule", lr_schedule},
+          {"warmup_steps", warmup_steps},
+          {"adam_eps", adam_eps},
+          {"weight_decay", weight_decay},
+          {"max_grad_norm", max_grad_norm},
+          {"clip_eps", clip_eps},
+          {"vf_clip", vf_clip},
+          {"vf_coef", vf_coef},
+          {"ent_coef", ent_coef},
+          {"gamma", gamma},
+          {"lam", lam},
+          {"whiten_advantages", whiten_advantages},
+          {"whiten_rewards", whiten_rewards},
+          {"target_approx_kl", target_approx_kl},
+          {"grpo_eps", grpo_eps},
+          {"ptx_data", ptx_data},
+          {"ptx_coef", ptx_coef},
+          {"ptx_batch_size", ptx_batch_size},
+          {"ptx_max_tokens", ptx_max_tokens},
+          {"seed", seed},
+          {"save_every", save_every},
+          {"samples_every", samples_every},
+          {"num_samples", num_samples},
+          {"log_every", log_every},
+          {"skip_nonfinite", skip_nonfinite},
+          {"device", device}};
+}
+
+// ---------------------------------------------------------------- the pieces
+
+torch::Tensor per_token_rewards(const torch::Tensor& kl, const torch::Tensor& score, const torch::Tensor& mask,
+                                double beta) {
+  TORCH_CHECK(kl.sizes() == mask.sizes() && score.dim() == 1 && score.size(0) == kl.size(0),
+              "per_token_rewards: kl ", kl.sizes(), ", score ", score.sizes(), ", mask ", mask.sizes());
+  auto rewards = -beta * kl * mask;
+  auto last = (mask.sum(1) - 1).clamp_min(0).to(torch::kInt64);  // (B,): the mask is a prefix
+  return rewards.scatter_add(1, last.unsqueeze(1), score.to(rewards.scalar_type()).unsqueeze(1));
+}
+
+PolicyLoss ppo_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
+                           const torch::Tensor& mask, double clip_eps) {
+  TORCH_CHECK(logp.sizes() == old_logp.sizes() && logp.sizes() == advantages.sizes() && logp.sizes() == mask.sizes(),
+              "ppo_policy_loss: logp ", logp.sizes(), ", old_logp ", old_logp.sizes(), ", advantages ",
+              advantages.sizes(), ", mask ", mask.sizes());
+  auto log_ratio = logp - old_logp;
+  auto ratio = torch::exp(log_ratio);
+  auto pg1 = -advantages * ratio;
+  auto pg2 = -advantages * torch::clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps);
+  PolicyLoss out;
+  out.loss = masked_mean(torch::max(pg1, pg2), mask);
+  torch::NoGradGuard ng;
+  out.clip_frac = masked_mean((pg2 > pg1).to(torch::kFloat32), mask).item<double>();
+  out.approx_kl = 0.5 * masked_mean(log_ratio.pow(2), mask).item<double>();
+  out.ratio_mean = masked_mean(ratio, mask).item<double>();
+  out.ratio_var = masked_var(ratio, mask).item<double>();
+  return out;
+}
+
+ValueLoss ppo_value_loss(const torch::Tensor& values, const torch::Tensor& old_values, const torch::Tensor& returns,
+                         const torch::Tensor& mask, double vf_clip) {
+  TORCH_CHECK(values.sizes() == old_values.sizes() && values.sizes() == returns.sizes() &&
+                  values.sizes() == mask.sizes(),
+              "ppo_value_loss: values ", values.sizes(), ", old_values ", old_values.sizes(), ", returns ",
+              returns.sizes(), ", mask ", mask.sizes());
+  auto clipped = old_values + torch::clamp(values - old_values, -vf_clip, vf_clip);
+  auto l1 = (values - returns).pow(2), l2 = (clipped - returns).pow(2);
+  ValueLoss out;
+  out.loss = 0.5 * masked_mean(torch::max(l1, l2), mask);
+  torch::NoGradGuard ng;
+  out.clip_frac = masked_mean((l2 > l1).to(torch::kFloat32), mask).item<double>();
+  return out;
+}
+
+void RunningMoments::update(const torch::Tensor& x) {
+  const auto xd = x.detach().to(torch::kFloat64);
+  const int64_t n = xd.numel();
+  if (n == 0) return;
+  const double bmean = xd.mean().item<double>();
+  const double bvar = n > 1 ? xd.var(/*unbiased=*/false).item<double>() : 0.0;
+  const double tot = static_cast<double>(count + n);
+  const double delta = bmean - mean;
+  const double m2 = (count ? var * count : 0.0) + bvar * n + delta * delta * count * n / tot;
+  mean += delta * n / tot;
+  var = m2 / tot;
+  count += n;
+}
+
+double RunningMoments::std() const { return std::sqrt(std::max(var, 1e-8)); }
+
+// ---------------------------------------------------------------- the loop
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<train::NamedParam> named_params(TransformerLM& m) {
+  std::vector<train::NamedParam> out;
+  for (auto& w : m.weights()) out.push_back({w.name, w.tensor});
+  return out;
+}
+
+void freeze(TransformerLM& m) {
+  m.eval();
+  for (auto& p : m.parameters()) p.set_requires_grad(false);
+}
+
+bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+
+// The prompts of iteration `it`: a stream over epochs of seeded shuffles (deterministic in (seed, it), so a
+// resumed run draws the same prompts).
+std::vector<int64_t> iteration_prompts(int64_t n, int64_t batch, uint64_t seed, int64_t it) {
+  std::vector<int64_t> out;
+  int64_t pos = it * batch;
+  while (static_cast<int64_t>(out.size()) < batch) {
+    const int64_t epoch = pos / n;
+    auto order = train::shuffled_indices(n, seed, epoch);
+    out.push_back(order[pos % n]);
+    ++pos;
+  }
+  return out;
+}
+
+std::vector<int64_t> to_vector(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kInt64).contiguous();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+// The ptx loss −mean log π(x) over the loss tokens of a batch of examples.
+torch::Tensor ptx_loss(TransformerLM& policy, const std::vector<train::TokenSeq>& ptx, int64_t batch, int64_t pad_id,
+                       uint64_t seed, int64_t draw) {
+  std::vector<train::TokenSeq> seqs;
+  const int64_t n = static_cast<int64_t>(ptx.size());
+  auto idx = iteration_prompts(n, batch, seed ^ 0x9e3779b97f4a7c15ULL, draw);
+  for (auto i : idx) seqs.push_back(ptx[i]);
+  auto b = train::pad_right(seqs, pad_id);
+  const auto device = policy.parameters().front().device();
+  auto ids = b.input_ids.to(device), mask = b.attention_mask.to(device);
+  auto logits = policy.forward_logits(ids, mask);
+  auto lp = train::causal_logprobs(logits, ids, 1.0);  // (B, T−1)
+  auto lm = b.loss_mask.to(device).narrow(1, 1, ids.size(1) - 1);
+  return -masked_mean(lp, lm);
+}
+
+struct RunState {
+  int64_t iteration = 0;  // iterations done
+  KLController kl;
+  RunningMoments score_moments;
+  int64_t skipped = 0;
+  json to_json() const {
+    return {{"iteration", iteration},
+            {"kl_controller", kl.to_json()},
+            {"score_mean", score_moments.mean},
+            {"score_var", score_moments.var},
+            {"score_count", score_moments.count},
+            {"skipped", skipped}};
+  }
+  void from_json(const json& j) {
+    iteration = j.at("iteration").get<int64_t>();
+    kl = KLController::from_json(j.at("kl_controller"));
+    score_moments.mean = j.at("score_mean").get<double>();
+    score_moments.var = j.at("score_var").get<double>();
+    score_moments.count = j.at("score_count").get<int64_t>();
+    skipped = j.at("skipped").get<int64_t>();
+  }
+};
+
+std::string checkpoint_dir(const PPOConfig& cfg) { return (fs::path(cfg.out) / "checkpoint").string(); }
+
+void save_rl_checkpoint(const PPOConfig& cfg, RLModels& models, train::AdamW& pol_opt, train::AdamW* critic_opt,
+                        const RunState& st, const RLData& data) {
+  train::Checkpoint ck;
+  SaveOptions so;
+  so.source_dir = cfg.policy;
+  ck.models.push_back({"", models.policy.get(), so});
+  if (models.critic) {
+    SaveOptions cso;
+    cso.source_dir = cfg.critic.empty() ? (cfg.critic_init == "reward" ? cfg.reward : cfg.policy) : cfg.critic;
+    ck.models.push_back({"critic", models.critic.get(), cso});
+  }
+  ck.optimizers.push_back({"optimizer", &pol_opt});
+  if (critic_opt) ck.optimizers.push_back({"critic_optimizer", critic_opt});
+  ck.state.step = pol_opt.steps();
+  ck.state.state = st.to_json();
+  ck.json_files["ppo_config.json"] = cfg.to_json();
+  if (data.formatter) ck.json_files["rlhf_format.json"] = data.formatter->options().to_json();
+  train::save_checkpoint(checkpoint_dir(cfg), ck);
+}
+
+}  // namespace
+
+std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, const RLData& data,
+                                     const RLHooks& hooks) {
+  cfg.validate();
+  const bool is_ppo = cfg.algo == "ppo";
+  RLHF_CHECK(models.policy && models.ref, "rl_train: policy and reference models are required");
+  RLHF_CHECK(!is_ppo || models.critic, "rl_train: PPO needs a critic");
+  RLHF_CHECK(models.reward || hooks.score, "rl_train: give a reward model or a score hook");
+  RLHF_CHECK(!data.prompts.empty(), "rl_train: no prompts");
+  RLHF_CHECK(cfg.ptx_coef == 0 || !data.ptx.empty(), "--ptx-coef > 0 needs --ptx-data");
+  const KLEstimator est = parse_kl_estimator(cfg.kl_estimator);
+  const bool write = !cfg.out.empty();
+  if (write) fs::create_directories(cfg.out);
+
+  auto& policy = *models.policy;
+  freeze(*models.ref);
+  if (models.reward) freeze(*models.reward);
+  policy.eval();  // there is no dropout in these models; eval() everywhere all the same (Huang et al.)
+  for (auto& p : policy.parameters()) p.set_requires_grad(true);
+  if (models.critic) {
+    models.critic->eval();
+    for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
+  }
+
+  train::AdamWConfig acfg;
+  acfg.eps = cfg.adam_eps;
+  acfg.weight_decay = cfg.weight_decay;
+  train::AdamW pol_opt(train::default_param_groups(named_params(policy), acfg), acfg);
+  std::unique_ptr<train::AdamW> critic_opt;
+  if (is_ppo)
+    critic_opt = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*models.critic), acfg), acfg);
+  const int64_t G = is_ppo ? 1 : cfg.group_size;
+  const int64_t rows = cfg.batch_size * G;
+  train::ScheduleConfig sched;
+  sched.kind = cfg.lr_schedule;
+  sched.warmup_steps = cfg.warmup_steps;
+  sched.total_steps = cfg.iterations * cfg.ppo_epochs * cfg.num_minibatches;
+
+  RunState st;
+  st.kl.beta = cfg.kl_coef;
+  st.kl.adaptive = cfg.adaptive_kl;
+  st.kl.target = cfg.kl_target;
+  st.kl.horizon = cfg.kl_horizon;
+  std::string last_good = "(none yet)";
+  if (cfg.resume) {
+    RLHF_CHECK(write && train::is_checkpoint(checkpoint_dir(cfg)), checkpoint_dir(cfg),
+               ": no checkpoint to resume from (hint: drop --resume for a fresh run)");
+    std::vector<train::CheckpointOptimizer> opts{{"optimizer", &pol_opt}};
+    if (critic_opt) opts.push_back({"critic_optimizer", critic_opt.get()});
+    auto ts = train::load_checkpoint(checkpoint_dir(cfg), opts);
+    st.from_json(ts.state);
+    last_good = checkpoint_dir(cfg);
+  }
+  std::unique_ptr<train::MetricsLog> log;
+  std::ofstream samples;
+  if (write) {
+    log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume);
+    samples.open(fs::path(cfg.out) / "samples.jsonl", cfg.resume ? std::ios::app : std::ios::trunc);
+    train::write_json_atomic((fs::path(cfg.out) / "ppo_config.json").string(), cfg.to_json());
+  }
+  train::Progress progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo);
+
+  SamplingOptions so;
+  so.temperature = static_cast<float>(cfg.temperature);
+  so.top_k = static_cast<int>(cfg.top_k);
+  so.top_p = static_cast<float>(cfg.top_p);
+  so.max_new_tokens = static_cast<int>(cfg.max_new_tokens);
+  so.stop_at_eos = true;
+  const auto device = policy.parameters().front().device();
+  std::vector<train::Metrics> history;
+
+  auto nonfinite = [&](const std::string& what, int64_t it) -> bool {
+    if (cfg.skip_nonfinite) {
+      ++st.skipped;
+      progress.note(cat("iteration ", it + 1, ": non-finite ", what, "; batch skipped (", st.skipped, " so far)"));
+      return true;
+    }
+    fail("iteration ", it + 1, ": non-finite ", what, "; the run stops here. Last good checkpoint: ", last_good,
+         " (hint: lower --lr, raise --kl-coef, or pass --skip-nonfinite to skip such batches)");
+  };
+
+  for (; st.iteration < cfg.iterations; ++st.iteration) {
+    const int64_t it = st.iteration;
+    // ---- 1. rollout
+    auto t0 = Clock::now();
+    auto pidx = iteration_prompts(static_cast<int64_t>(data.prompts.size()), cfg.batch_size, cfg.seed, it);
+    std::vector<std::vector<int64_t>> prompt_ids;
+    std::vector<int64_t> prompt_of_row;
+    for (auto p : pidx)
+      for (int64_t g = 0; g < G; ++g) {
+        prompt_ids.push_back(data.prompts[p].ids);
+        prompt_of_row.push_back(p);
+      }
+    auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + static_cast<uint64_t>(it) + 1);
+    Rollout r = rollout_generate(policy, prompt_ids, so, data.stop_ids, data.pad_id, gen);
+    const auto mask = r.response_mask;  // (B, N)
+    const double rollout_s = seconds_since(t0);
+
+    // ---- 2-4. scoring, rewards, advantages
+    auto t1 = Clock::now();
+    torch::Tensor old_logp, ref_logp, old_values, raw_score, score, kl, rewards, advantages, returns, entropy;
+    {
+      torch::NoGradGuard ng;
+      auto f = response_logprobs(policy, r, cfg.temperature, /*with_entropy=*/true);
+      old_logp = f.logprobs;
+      entropy = f.entropy;
+      ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
+      raw_score = hooks.score ? hooks.score(r).to(device, torch::kFloat32) : sequence_scores(*models.reward, r);
+      score = raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
+      score = score * cfg.score_scale;
+      if (cfg.normalize_score) {
+        st.score_moments.update(score);
+        score = (score - st.score_moments.mean) / st.score_moments.std();
+      }
+      if (cfg.score_clip > 0) score = score.clamp(-cfg.score_clip, cfg.score_clip);
+      kl = kl_per_token(old_logp, ref_logp, est) * mask;  // (B, N)
+      if (is_ppo) {
+        old_values = response_values(*models.critic, r);
+        rewards = per_token_rewards(kl, score, mask, st.kl.beta);
+        if (cfg.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
+        auto g = gae(rewards, old_values, mask, cfg.gamma, cfg.lam);
+        advantages = cfg.whiten_advantages ? masked_whiten(g.advantages, mask) : g.advantages;
+        returns = g.returns;
+      } else if (cfg.algo == "grpo") {
+        advantages = grpo_advantages(score, G, cfg.grpo_eps);  // (B,)
+      } else {
+        advantages = rloo_advantages(score - st.kl.beta * kl.sum(1), G);  // (B,)
+      }
+    }
+    const double scoring_s = seconds_since(t1);
+    const auto seq_kl = kl.sum(1);  // (B,)
+    const double kl_mean = seq_kl.mean().item<double>();
+    bool skip = false;
+    if (!all_finite(seq_kl) || !all_finite(raw_score)) skip = nonfinite("KL or score", it);
+
+    // ---- 5. update
+    auto t2 = Clock::now();
+    train::MetricsMean upd;
+    int64_t epochs_done = 0;
+    bool early_stop = false;
+    for (int64_t epoch = 0; epoch < cfg.ppo_epochs && !skip && !early_stop; ++epoch) {
+      auto pgen = at::detail::createCPUGenerator(cfg.seed * 7919ULL + static_cast<uint64_t>(it * 131 + epoch) + 17);
+      auto perm = torch::randperm(rows, pgen, torch::kInt64);
+      const int64_t mb = rows / cfg.num_minibatches, micro = mb / cfg.grad_accum;
+      for (int64_t m = 0; m < cfg.num_minibatches && !skip; ++m) {
+        const double lr = train::schedule_lr(sched, cfg.lr, pol_opt.steps());
+        const double clr = train::schedule_lr(sched, cfg.critic_lr, pol_opt.steps());
+        double mb_approx_kl = 0;
+        for (int64_t a = 0; a < cfg.grad_accum; ++a) {
+          auto idx = perm.narrow(0, m * mb + a * micro, micro).to(device);
+          auto sub = r.select(idx);
+          auto sm = mask.index_select(0, idx);
+          auto f = response_logprobs(policy, sub, cfg.temperature, /*with_entropy=*/cfg.ent_coef > 0);
+          torch::Tensor loss;
+          train::Metrics mm;
+          if (is_ppo) {
+            auto pl = ppo_policy_loss(f.logprobs, old_logp.index_select(0, idx), advantages.index_select(0, idx), sm,
+                                      cfg.clip_eps);
+            auto v = response_values(*models.critic, sub);
+            auto vl = ppo_value_loss(v, old_values.index_select(0, idx), returns.index_select(0, idx), sm, cfg.vf_clip);
+            loss = pl.loss + cfg.vf_coef * vl.loss;
+            mm = {{"policy_loss", pl.loss.item<double>()}, {"value_loss", vl.loss.item<double>()},
+                  {"clip_frac", pl.clip_frac}, {"approx_kl", pl.approx_kl}, {"vf_clip_frac", vl.clip_frac},
+                  {"ratio_mean", pl.ratio_mean}, {"ratio_var", pl.ratio_var}};
+            mb_approx_kl += pl.approx_kl / cfg.grad_accum;
+          } else {
+            const double beta = cfg.algo == "grpo" ? st.kl.beta : 0.0;  // RLOO: KL is in the reward
+            torch::Tensor sub_ref = ref_logp.index_select(0, idx);
+            auto gl = grpo_loss(f.logprobs, old_logp.index_select(0, idx), sub_ref, advantages.index_select(0, idx),
+                                sm, cfg.clip_eps, beta);
+            loss = gl.loss;
+            mm = {{"policy_loss", gl.pg_loss.item<double>()}, {"value_loss", 0.0}, {"clip_frac", gl.clip_frac},
+                  {"approx_kl", gl.approx_kl}, {"kl_loss", gl.kl.item<double>()}};
+            mb_approx_kl += gl.approx_kl / cfg.grad_accum;
+          }
+          if (cfg.ent_coef > 0) loss = loss - cfg.ent_coef * masked_mean(f.entropy, sm);
+          if (cfg.ptx_coef > 0) {
+            auto pl = ptx_loss(policy, data.ptx, cfg.ptx_batch_size, data.pad_id, cfg.seed,
+                               (it * cfg.ppo_epochs + epoch) * cfg.num_minibatches * cfg.grad_accum + m * cfg.grad_accum + a);
+            loss = loss + cfg.ptx_coef * pl;
+            mm.push_back({"ptx_loss", pl.item<double>()});
+          }
+          if (!std::isfinite(loss.item<double>())) {
+            skip = nonfinite("loss", it);
+            pol_opt.zero_grad();
+            if (critic_opt) critic_opt->zero_grad();
+            break;
+          }
+          (loss / static_cast<double>(cfg.grad_accum)).backward();
+          upd.add(mm);
+        }
+        if (skip) break;
+        const double gn = train::clip_grad_norm(pol_opt.params(), cfg.max_grad_norm);
+        pol_opt.step(lr);
+        pol_opt.zero_grad();
+        train::Metrics gm{{"grad_norm", gn}, {"lr", lr}};
+        if (critic_opt) {
+          gm.push_back({"critic_grad_norm", train::clip_grad_norm(critic_opt->params(), cfg.max_grad_norm)});
+          critic_opt->step(clr);
+          critic_opt->zero_grad();
+        }
+        upd.add(gm);
+        if (cfg.target_approx_kl > 0 && mb_approx_kl > cfg.target_approx_kl) early_stop = true;
+      }
+      if (!skip) ++epochs_done;
+    }
+    const double train_s = seconds_since(t2);
+
+    // ---- 6. β and the metrics of this iteration
+    if (!skip) st.kl.update(kl_mean, rows);
+    const double resp_len = mask.sum(1).mean().item<double>();
+    const double total_s = rollout_s + scoring_s + train_s;
+    train::Metrics met{{"score", raw_score.mean().item<double>()},
+                       {"kl", kl_mean},
+                       {"beta", st.kl.beta},
+                       {"reward", (score - st.kl.beta * seq_kl).mean().item<double>()}};
+    auto um = upd.mean();
+    for (const char* k : {"policy_loss", "value_loss", "clip_frac", "approx_kl"}) {
+      double v = std::nan("");
+      for (auto& [n, x] : um)
+        if (n == k) v = x;
+      met.push_back({k, v});
+    }
+    met.push_back({"entropy", masked_mean(entropy, mask).item<double>()});
+    met.push_back({"response_length", resp_len});
+    met.push_back({"eos_frac", r.has_eos.to(torch::kFloat32).mean().item<double>()});
+    met.push_back({"tokens_per_s", mask.sum().item<double>() / std::max(total_s, 1e-9)});
+    met.push_back({"rollout_s", rollout_s});
+    met.push_back({"scoring_s", scoring_s});
+    met.push_back({"train_s", train_s});
+    for (auto& [n, x] : um)
+      if (n != "policy_loss" && n != "value_loss" && n != "clip_frac" && n != "approx_kl") met.push_back({n, x});
+    met.push_back({"epochs", static_cast<double>(epochs_done)});
+    met.push_back({"skipped", static_cast<double>(st.skipped)});
+
+    // Text for the gold judge and the samples file.
+    const bool want_samples = write && cfg.samples_every > 0 && (it + 1) % cfg.samples_every == 0;
+    std::vector<std::string> prompts_text, responses_text;
+    if (data.formatter && (hooks.gold || want_samples)) {
+      auto resp = r.response_ids.cpu();
+      for (int64_t b = 0; b < r.batch(); ++b) {
+        prompts_text.push_back(data.formatter->prompt_text(data.prompts[prompt_of_row[b]].prompt));
+        responses_text.push_back(data.formatter->decode_response(to_vector(resp[b])));
+      }
+    }
+    if (hooks.gold && data.formatter) {
+      double g = 0;
+      for (size_t b = 0; b < prompts_text.size(); ++b) g += hooks.gold(prompts_text[b], responses_text[b]);
+      met.push_back({"gold", g / static_cast<double>(prompts_text.size())});
+    }
+    if (want_samples) {
+      for (int64_t b = 0; b < std::min<int64_t>(cfg.num_samples, r.batch()); ++b) {
+        json s{{"iteration", it + 1}, {"score", raw_score[b].item<double>()}, {"kl", seq_kl[b].item<double>()}};
+        if (data.formatter) {
+          s["prompt"] = prompts_text[b];
+          s["response"] = responses_text[b];
+        } else {
+          s["prompt_ids"] = data.prompts[prompt_of_row[b]].ids;
+          auto resp = to_vector(r.response_ids[b]);
+          resp.resize(static_cast<size_t>(mask[b].sum().item<double>()));
+          s["response_ids"] = resp;
+        }
+        samples << s.dump() << "\n";
+      }
+      samples.flush();
+    }
+    if (log) log->log(it + 1, met);
+    progress.update(it + 1, met);
+    if (hooks.on_iteration) hooks.on_iteration(it + 1, met);
+    history.push_back(met);
+
+    // ---- checkpoint (state says: `iteration + 1` done)
+    const bool last = it + 1 == cfg.iterations;
+    if (write && ((cfg.save_every > 0 && (it + 1) % cfg.save_every == 0) || last)) {
+      RunState next = st;
+      next.iteration = it + 1;
+      save_rl_checkpoint(cfg, models, pol_opt, critic_opt.get(), next, data);
+      last_good = cat(checkpoint_dir(cfg), " (iteration ", it + 1, ")");
+    }
+  }
+  progress.finish();
+  return history;
+}
+
+namespace {
+
+// PPO-ptx examples: {"prompt","response"} or {"messages"} (loss on the response / assistant tokens) or {"text"}
+// (loss on every token).
+std::vector<train::TokenSeq> read_ptx(const std::string& path, const Formatter& fmt, int64_t max_tokens) {
+  std::vector<train::TokenSeq> out;
+  train::read_jsonl(path, {}, [&](const json& j, int64_t) {
+    train::TokenSeq s;
+    if (train::has_field(j, "messages")) {
+      auto [ids, m] = fmt.encode_conversation(train::field(j, "messages", "a list of messages"));
+      s.ids = ids;
+      s.loss_mask = m;
+    } else if (train::has_field(j, "text")) {
+      auto ids = fmt.tokenizer().encode(train::string_field(j, "text"), true);
+      s.ids.assign(ids.begin(), ids.end());
+    } else {
+      auto p = fmt.encode(train::field(j, "prompt", "a string or messages (or use \"text\" / \"messages\")"),
+                          train::string_field(j, "response"));
+      s.ids = p.prompt;
+      s.loss_mask.assign(p.prompt.size(), 0);
+      s.ids.insert(s.ids.end(), p.response.begin(), p.response.end());
+      s.loss_mask.insert(s.loss_mask.end(), p.response.size(), 1);
+    }
+    if (max_tokens > 0 && static_cast<int64_t>(s.ids.size()) > max_tokens) {
+      s.ids.resize(max_tokens);
+      if (!s.loss_mask.empty()) s.loss_mask.resize(max_tokens);
+    }
+    RLHF_CHECK(s.ids.size() >= 2, "an example needs at least 2 tokens");
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
+  cfg.validate();
+  RLHF_CHECK(!cfg.policy.empty() && !cfg.prompts.empty() && !cfg.out.empty(),
+             "ppo: --policy, --prompts and --out are required");
+  RLHF_CHECK(!cfg.reward.empty() || hooks.score, "ppo: --reward is required");
+  const auto device = resolve_device(cfg.device);
+  const bool is_ppo = cfg.algo == "ppo";
+  const std::string ck = checkpoint_dir(cfg);
+  if (cfg.resume)
+    RLHF_CHECK(train::is_checkpoint(ck), ck, ": no checkpoint to resume from (hint: drop --resume for a fresh run)");
+
+  LoadOptions lm;
+  lm.head = "lm";
+  lm.device = device;
+  RLModels models;
+  models.policy = load_model(cfg.resume ? ck : cfg.policy, lm);
+  models.ref = load_model(cfg.policy, lm);
+  if (!cfg.reward.empty()) {
+    LoadOptions ro;
+    ro.device = device;
+    models.reward = load_model(cfg.reward, ro);
+    RLHF_CHECK(models.reward->has_score_head() && models.reward->config().num_labels == 1, cfg.reward, ": ",
+               models.reward->config().architecture, " is not a reward model with one label");
+  }
+  if (is_ppo) {
+    LoadOptions co;
+    co.head = "score";
+    co.device = device;
+    if (cfg.resume) {
+      models.critic = load_model((fs::path(ck) / "critic").string(), co);
+    } else if (!cfg.critic.empty()) {
+      models.critic = load_model(cfg.critic, co);
+    } else if (cfg.critic_init == "reward") {
+      RLHF_CHECK(!cfg.reward.empty(), "ppo: --critic-init reward needs --reward (or give --critic)");
+      models.critic = load_model(cfg.reward, co);
+    } else {
+      co.score_init = "zeros";
+      models.critic = load_model(cfg.policy, co);
+    }
+  }
+  Formatter fmt = Formatter::from_dir(cfg.policy, cfg.chat);
+  RLData data;
+  data.formatter = &fmt;
+  data.prompts = read_prompts(cfg.prompts, fmt, cfg.max_prompt_tokens);
+  data.stop_ids = fmt.stop_ids();
+  for (auto e : models.policy->config().eos_token_ids)
+    if (std::find(data.stop_ids.begin(), data.stop_ids.end(), e) == data.stop_ids.end()) data.stop_ids.push_back(e);
+  data.pad_id = fmt.pad_id();
+  if (!cfg.ptx_data.empty()) data.ptx = read_ptx(cfg.ptx_data, fmt, cfg.ptx_max_tokens);
+
+  auto history = rl_train(cfg, models, data, hooks);
+  const std::string final_dir = (fs::path(cfg.out) / "final").string();
+  SaveOptions so;
+  so.source_dir = cfg.policy;
+  save_model(*models.policy, final_dir, so);
+  save_format(final_dir, fmt.options());
+  return history;
+}
+
+}  // namespace rlhf

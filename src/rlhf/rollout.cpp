@@ -1,0 +1,98 @@
+#include "rlhf/rollout.h"
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "model/generate.h"
+#include "train/jsonl.h"
+#include "train/logprobs.h"
+
+namespace rlhf {
+
+std::vector<Prompt> read_prompts(const std::string& path, const Formatter& formatter, int64_t max_prompt_tokens) {
+  std::vector<Prompt> out;
+  train::read_jsonl(path, {}, [&](const nlohmann::json& j, int64_t) {
+    Prompt p;
+    if (train::has_field(j, "messages")) {
+      const auto& m = train::field(j, "messages", "a list of {\"role\", \"content\"} messages");
+      RLHF_CHECK(m.is_array() && !m.empty(), "field \"messages\": expected a non-empty list of messages");
+      p.prompt = m;
+    } else {
+      p.prompt = train::field(j, "prompt", "a string (or use \"messages\")");
+      RLHF_CHECK(p.prompt.is_string() || p.prompt.is_array(),
+                 "field \"prompt\": expected a string or a list of messages, got ", p.prompt.dump());
+    }
+    p.ids = formatter.encode_prompt(p.prompt);
+    RLHF_CHECK(!p.ids.empty(), "the prompt encodes to no tokens");
+    if (max_prompt_tokens > 0 && static_cast<int64_t>(p.ids.size()) > max_prompt_tokens)
+      p.ids.erase(p.ids.begin(), p.ids.end() - max_prompt_tokens);
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
+torch::Tensor Rollout::input_ids() const { return torch::cat({prompt_ids, response_ids}, 1); }
+
+torch::Tensor Rollout::attention_mask() const {
+  return torch::cat({prompt_mask.to(torch::kInt64), response_mask.to(torch::kInt64)}, 1);
+}
+
+Rollout Rollout::select(const torch::Tensor& rows) const {
+  auto idx = rows.to(prompt_ids.device());
+  return {prompt_ids.index_select(0, idx), prompt_mask.index_select(0, idx), response_ids.index_select(0, idx),
+          response_mask.index_select(0, idx), logprobs.index_select(0, idx), has_eos.index_select(0, idx)};
+}
+
+Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
+                         const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
+                         at::Generator& gen) {
+  RLHF_CHECK(opts.stop_at_eos, "rollout: sampling must stop at EOS (truncation after the first EOS)");
+  RLHF_CHECK(!opts.greedy, "rollout: sampling must not be greedy (PPO needs the sampling distribution)");
+  torch::NoGradGuard ng;
+  const auto device = policy.parameters().front().device();
+  auto [ids, mask] = left_pad(prompts, pad_id);
+  ids = ids.to(device);
+  mask = mask.to(device);
+  auto out = generate(policy, ids, mask, opts, stop_ids, pad_id, gen);
+  const int64_t P = ids.size(1), N = out.output_ids.size(1) - P;
+  Rollout r;
+  r.prompt_ids = ids;
+  r.prompt_mask = mask;
+  r.response_ids = out.output_ids.narrow(1, P, N).contiguous();
+  r.response_mask = out.attention_mask.narrow(1, P, N).to(torch::kFloat32).contiguous();
+  r.logprobs = out.logprobs * r.response_mask;
+  auto stops = torch::tensor(stop_ids.empty() ? std::vector<int64_t>{-1} : stop_ids, torch::kInt64).to(device);
+  r.has_eos = (torch::isin(r.response_ids, stops) & r.response_mask.to(torch::kBool)).any(1);
+  return r;
+}
+
+namespace {
+// Hidden states (B, N, C) at the positions whose outputs predict the response tokens: P − 1 … P + N − 2.
+torch::Tensor response_hidden(TransformerLM& model, const Rollout& r) {
+  auto ids = r.input_ids(), mask = r.attention_mask();
+  auto hidden = model.body(ids, mask, default_position_ids(mask), nullptr);  // (B, P + N, C)
+  return hidden.narrow(1, r.prompt_len() - 1, r.response_len());
+}
+}  // namespace
+
+ResponseForward response_logprobs(TransformerLM& model, const Rollout& r, double temperature, bool with_entropy) {
+  auto logits = model.lm_logits(response_hidden(model, r)).to(torch::kFloat32);  // (B, N, V)
+  ResponseForward f;
+  f.logprobs = train::token_logprobs(logits, r.response_ids, temperature) * r.response_mask;
+  if (with_entropy) f.entropy = train::token_entropy(logits, temperature) * r.response_mask;
+  return f;
+}
+
+torch::Tensor response_values(TransformerLM& critic, const Rollout& r) {
+  TORCH_CHECK(critic.has_score_head() && critic.config().num_labels == 1,
+              "response_values: the critic needs a score head with one label");
+  return critic.score(response_hidden(critic, r)).squeeze(-1).to(torch::kFloat32) * r.response_mask;
+}
+
+torch::Tensor sequence_scores(TransformerLM& reward_model, const Rollout& r) {
+  TORCH_CHECK(reward_model.has_score_head() && reward_model.config().num_labels == 1,
+              "sequence_scores: the reward model needs a score head with one label");
+  return reward_model.forward_scores(r.input_ids(), r.attention_mask()).squeeze(-1).to(torch::kFloat32);
+}
+
+}  // namespace rlhf

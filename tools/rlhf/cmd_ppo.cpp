@@ -1,0 +1,90 @@
+// rlhf ppo --policy SFT_DIR --reward RM_DIR --prompts FILE --out DIR [--algo ppo|grpo|rloo] [--critic DIR] ...
+// Every field of rlhf::PPOConfig (src/rlhf/ppo.h, defaults commented there) is a flag here; the resolved config is
+// printed at the start and saved as OUT/ppo_config.json and in every checkpoint. Writes OUT/metrics.jsonl,
+// OUT/samples.jsonl, OUT/checkpoint/ (policy, critic/, optimizer states, controller state) and OUT/final/
+// (the trained policy, a Hugging Face folder for `rlhf generate` and transformers).
+#include <iostream>
+
+#include "command.h"
+#include "common/error.h"
+#include "rlhf/ppo.h"
+
+namespace {
+
+int run_ppo(rlhf::PPOConfig cfg) {
+  cfg.device = rlhf::cli::runtime_flags().device;
+  cfg.validate();
+  std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
+  auto history = rlhf::run_rl(cfg);
+  if (!history.empty()) {
+    std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final\n";
+  }
+  return 0;
+}
+
+rlhf::cli::Command reg{
+    "ppo", "RL from a reward model: PPO with a KL penalty (or GRPO / RLOO)", [](CLI::App& app) {
+      auto c = std::make_shared<rlhf::PPOConfig>();
+      auto opt = [&](const char* name, auto& field, const char* help) {
+        return app.add_option(name, field, help)->capture_default_str();
+      };
+      opt("--policy", c->policy, "SFT model folder (starting policy and frozen reference)")->required();
+      opt("--reward", c->reward, "reward model folder (*ForSequenceClassification, 1 label)")->required();
+      opt("--prompts", c->prompts, "JSONL with {\"prompt\": str} or {\"messages\": [...]} per line")->required();
+      opt("--out", c->out, "output folder")->required();
+      opt("--critic", c->critic, "value model folder (default: from --critic-init)");
+      opt("--critic-init", c->critic_init, "reward: critic = reward model; policy: policy body, zero value head");
+      opt("--algo", c->algo, "ppo | grpo | rloo");
+      opt("--chat", c->chat, "-1: as the policy's rlhf_format.json; 0: plain prompts; 1: chat template");
+      app.add_flag("--resume", c->resume, "continue from OUT/checkpoint");
+      opt("--iterations", c->iterations, "rollout + update rounds");
+      opt("--batch-size", c->batch_size, "prompts per iteration");
+      opt("--group-size", c->group_size, "samples per prompt (grpo, rloo)");
+      opt("--temperature", c->temperature, "sampling temperature (also used for all log-probs)");
+      opt("--top-k", c->top_k, "top-k sampling (0: off)");
+      opt("--top-p", c->top_p, "nucleus sampling (1: off)");
+      opt("--max-new-tokens", c->max_new_tokens, "response length limit");
+      opt("--max-prompt-tokens", c->max_prompt_tokens, "keep the last N prompt tokens (0: all)");
+      opt("--kl-estimator", c->kl_estimator, "k1 | k3");
+      opt("--kl-coef", c->kl_coef, "β (initial β when adaptive; GRPO: KL loss coefficient)");
+      app.add_flag("--adaptive-kl", c->adaptive_kl, "adaptive β controller (Ziegler et al.)");
+      opt("--kl-target", c->kl_target, "target KL per sequence (nats), adaptive only");
+      opt("--kl-horizon", c->kl_horizon, "controller horizon (samples), adaptive only");
+      opt("--missing-eos-penalty", c->missing_eos_penalty, "subtracted from the score of a response without EOS");
+      opt("--score-scale", c->score_scale, "multiplies the score");
+      app.add_flag("--normalize-score", c->normalize_score, "normalise scores by a running mean/std");
+      opt("--score-clip", c->score_clip, "clip |score| (0: off)");
+      opt("--ppo-epochs", c->ppo_epochs, "epochs over each rollout batch");
+      opt("--num-minibatches", c->num_minibatches, "minibatches per epoch");
+      opt("--grad-accum", c->grad_accum, "micro-batches per minibatch");
+      opt("--lr", c->lr, "policy learning rate");
+      opt("--critic-lr", c->critic_lr, "critic learning rate");
+      opt("--lr-schedule", c->lr_schedule, "linear | cosine | constant");
+      opt("--warmup-steps", c->warmup_steps, "linear warmup (optimizer steps)");
+      opt("--adam-eps", c->adam_eps, "Adam's epsilon");
+      opt("--weight-decay", c->weight_decay, "AdamW decoupled weight decay");
+      opt("--max-grad-norm", c->max_grad_norm, "gradient clipping per model (0: off)");
+      opt("--clip-eps", c->clip_eps, "PPO ratio clip ε");
+      opt("--vf-clip", c->vf_clip, "value clip ε_v");
+      opt("--vf-coef", c->vf_coef, "value loss coefficient");
+      opt("--ent-coef", c->ent_coef, "entropy bonus coefficient");
+      opt("--gamma", c->gamma, "GAE γ");
+      opt("--lam", c->lam, "GAE λ");
+      opt("--whiten-advantages", c->whiten_advantages, "whiten advantages (true/false)");
+      opt("--whiten-rewards", c->whiten_rewards, "whiten per-token rewards, keeping the mean (true/false)");
+      opt("--target-approx-kl", c->target_approx_kl, "stop the epochs when approx-KL exceeds this (0: off)");
+      opt("--grpo-eps", c->grpo_eps, "GRPO advantage ε");
+      opt("--ptx-data", c->ptx_data, "PPO-ptx JSONL ({prompt,response} | {messages} | {text})");
+      opt("--ptx-coef", c->ptx_coef, "PPO-ptx coefficient γ");
+      opt("--ptx-batch-size", c->ptx_batch_size, "PPO-ptx examples per minibatch");
+      opt("--ptx-max-tokens", c->ptx_max_tokens, "truncate PPO-ptx examples");
+      opt("--seed", c->seed, "random seed");
+      opt("--save-every", c->save_every, "iterations between checkpoints (0: end only)");
+      opt("--samples-every", c->samples_every, "iterations between samples.jsonl entries (0: off)");
+      opt("--num-samples", c->num_samples, "samples written each time");
+      opt("--log-every", c->log_every, "iterations between log lines");
+      app.add_flag("--skip-nonfinite", c->skip_nonfinite, "skip batches with NaN/inf loss or KL (counted)");
+      return [c] { return run_ppo(*c); };
+    }};
+
+}  // namespace
