@@ -246,3 +246,37 @@ TEST(Tokenizer, MetaspaceMatchesLibraryTests) {
   auto tok3 = tiny(never, never, {{"\xE2\x96\x81Hey", 0}, {"\xE2\x96\x81" "friend!", 2}});
   EXPECT_EQ(tok3.decode({0, 2}), " Hey friend!");
 }
+
+// Added tokens with lstrip / rstrip, from the tokenizers library's tests/added_tokens.rs (lstrip_tokens,
+// rstrip_tokens): the GPT-2 BPE with a ByteLevel pre-tokenizer and "<mask>" added as a special token.
+TEST(Tokenizer, AddedTokenStripMatchesLibraryTests) {
+  std::ifstream f(dir_of("gpt2") + "/tokenizer.json");
+  auto base = nlohmann::json::parse(f);
+  auto make = [&](bool add_prefix_space, bool lstrip, bool rstrip) {
+    nlohmann::json j = base;
+    j["pre_tokenizer"]["add_prefix_space"] = add_prefix_space;
+    j["post_processor"]["trim_offsets"] = false;
+    j["added_tokens"].push_back({{"id", 50257}, {"content", "<mask>"}, {"single_word", false}, {"lstrip", lstrip},
+                                 {"rstrip", rstrip}, {"normalized", false}, {"special", true}});
+    std::string path = ::testing::TempDir() + "gpt2_mask.json";
+    std::ofstream(path) << j.dump();
+    return Tokenizer::from_files(path, "");
+  };
+  auto ids_of = [](const Tokenizer& t, std::vector<std::string> toks) {
+    std::vector<int32_t> ids;
+    for (const auto& s : toks) ids.push_back(s == "<mask>" ? 50257 : t.token_to_id(s).value());
+    return ids;
+  };
+  const std::string input = "I saw a <mask> \xF0\x9F\x98\xBA";  // 😺
+  using P = std::pair<size_t, size_t>;
+
+  auto l = make(true, true, false);
+  auto enc = l.encode_with_offsets(input);
+  EXPECT_EQ(enc.ids, ids_of(l, {"\xC4\xA0I", "\xC4\xA0saw", "\xC4\xA0" "a", "<mask>", "\xC4\xA0\xC3\xB0\xC5\x81\xC4\xBA",
+                                "\xC2\xBA"}));
+  EXPECT_EQ(enc.offsets, (std::vector<P>{{0, 1}, {1, 5}, {5, 7}, {7, 14}, {14, 19}, {15, 19}}));
+
+  auto r = make(false, false, true);
+  EXPECT_EQ(r.encode(input), ids_of(r, {"I", "\xC4\xA0saw", "\xC4\xA0" "a", "\xC4\xA0", "<mask>",
+                                        "\xC3\xB0\xC5\x81\xC4\xBA", "\xC2\xBA"}));
+}
