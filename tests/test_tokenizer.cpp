@@ -70,7 +70,7 @@ TEST_P(Parity, DecodeMatchesLibrary) {
   }
 }
 
-TEST_P(Parity, OffsetsMatchLibrary) {
+TEST_P(Parity, TokensAndOffsetsMatchLibrary) {
   const Tokenizer& tok = tokenizer(GetParam());
   const auto all = reference(GetParam());
   for (const auto& c : all["cases"]) {
@@ -79,6 +79,9 @@ TEST_P(Parity, OffsetsMatchLibrary) {
     auto enc = tok.encode_with_offsets(text, false);
     const auto& ref = c["offsets"];
     ASSERT_EQ(enc.offsets.size(), ref.size()) << GetParam() << " text: " << text;
+    const auto& toks = c["tokens"];
+    ASSERT_EQ(enc.ids.size(), toks.size());
+    for (size_t k = 0; k < toks.size(); ++k) EXPECT_EQ(tok.id_to_token(enc.ids[k]), toks[k].get<std::string>());
     for (size_t k = 0; k < ref.size(); ++k) {
       std::pair<size_t, size_t> want{byte_at[ref[k][0].get<size_t>()], byte_at[ref[k][1].get<size_t>()]};
       EXPECT_EQ(enc.offsets[k], want) << GetParam() << " token " << k << " of: " << text;
