@@ -100,6 +100,17 @@ TEST_P(Parity, BatchEqualsSingle) {
     EXPECT_EQ(batch[k], ref[k % 71]["ids_with_special"].get<std::vector<int32_t>>()) << texts[k];
 }
 
+// The rendered chat prompts in the fixtures (qwen3, llama3) come with the library's ids of the rendered text.
+TEST_P(Parity, ChatPromptIdsMatchLibrary) {
+  const Tokenizer& tok = tokenizer(GetParam());
+  const auto ref = reference(GetParam());
+  if (!ref.contains("chat") || ref["chat"].empty()) GTEST_SKIP() << "no chat references for " << GetParam();
+  for (const auto& c : ref["chat"]) {
+    std::string text = c["rendered"];
+    EXPECT_EQ(tok.encode(text, false), c["ids"].get<std::vector<int32_t>>()) << GetParam() << " prompt: " << text;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity, ::testing::Values("gpt2", "qwen3", "llama3", "llama2"));
 
 TEST(Tokenizer, ConfigFields) {
