@@ -96,24 +96,24 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
   std::ostringstream o;
   o << "<svg class=\"chart\" viewBox=\"0 0 " << options.width << ' ' << options.height << "\" role=\"img\" aria-label=\""
     << escape(title) << "\"><title>" << escape(title) << "</title>";
-  o << "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"600\" fill=\"#111827\">" << escape(title) << "</text>";
+  o << "<text x=\"10\" y=\"21\" font-size=\"15\" font-weight=\"600\" fill=\"#111827\">" << escape(title) << "</text>";
 
   // Legend (only when there is something to tell apart), wrapped into rows.
-  double top = 34;
+  double top = 36;
   if (series.size() > 1) {
-    double x = 10, y = 40;
+    double x = 10, y = 42;
     for (const auto& s : series) {
-      const double w = 26 + text_width(s.name, 12) + 14;
+      const double w = 26 + text_width(s.name, 12.5) + 14;
       if (x + w > W - 6 && x > 10) x = 10, y += 16;
       const std::string color = s.color.empty() ? series_color(s.name) : s.color;
       o << "<line x1=\"" << coord(x) << "\" y1=\"" << coord(y - 4) << "\" x2=\"" << coord(x + 20) << "\" y2=\""
         << coord(y - 4) << "\" stroke=\"" << escape(color) << "\" stroke-width=\"2.5\""
         << (s.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>";
-      o << "<text x=\"" << coord(x + 25) << "\" y=\"" << coord(y) << "\" font-size=\"12\" fill=\"#374151\">"
+      o << "<text x=\"" << coord(x + 25) << "\" y=\"" << coord(y) << "\" font-size=\"12.5\" fill=\"#374151\">"
         << escape(s.name) << "</text>";
       x += w;
     }
-    top = y + 14;
+    top = y + 12;
   }
 
   // Data range over finite points.
@@ -171,13 +171,13 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
     o << "<line x1=\"" << coord(left) << "\" y1=\"" << coord(py(t)) << "\" x2=\"" << coord(right) << "\" y2=\""
       << coord(py(t)) << "\" stroke=\"#eef0f3\"/>";
     o << "<text x=\"" << coord(left - 5) << "\" y=\"" << coord(py(t) + 4)
-      << "\" font-size=\"11\" fill=\"#6b7280\" text-anchor=\"end\">" << escape(tick_label(t, ystep)) << "</text>";
+      << "\" font-size=\"12\" fill=\"#6b7280\" text-anchor=\"end\">" << escape(tick_label(t, ystep)) << "</text>";
   }
   for (double t : xticks) {
     o << "<line x1=\"" << coord(px(t)) << "\" y1=\"" << coord(top) << "\" x2=\"" << coord(px(t)) << "\" y2=\""
       << coord(bottom) << "\" stroke=\"#eef0f3\"/>";
     o << "<text x=\"" << coord(px(t)) << "\" y=\"" << coord(bottom + 15)
-      << "\" font-size=\"11\" fill=\"#6b7280\" text-anchor=\"middle\">" << escape(tick_label(t, xstep)) << "</text>";
+      << "\" font-size=\"12\" fill=\"#6b7280\" text-anchor=\"middle\">" << escape(tick_label(t, xstep)) << "</text>";
   }
   frame();
 
@@ -189,7 +189,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
       << "\" stroke=\"#6b7280\" stroke-width=\"1.2\" stroke-dasharray=\"3 3\"/>";
     const bool left_side = x > (left + right) / 2;
     o << "<text x=\"" << coord(x + (left_side ? -4 : 4)) << "\" y=\"" << coord(top + 14)
-      << "\" font-size=\"11\" fill=\"#374151\" text-anchor=\"" << (left_side ? "end" : "start") << "\">"
+      << "\" font-size=\"12\" fill=\"#374151\" text-anchor=\"" << (left_side ? "end" : "start") << "\">"
       << escape(m.label) << "</text>";
   }
 
@@ -292,7 +292,8 @@ std::string string_field(const json& j, const std::string& key, const std::strin
 // A metrics.jsonl as columns: every numeric key, in order of first appearance, with NaN where a row lacks it.
 struct Metrics {
   std::vector<std::string> keys;
-  std::map<std::string, std::vector<double>> columns;
+  std::map<std::string, std::vector<double>> columns;  // NaN where the row has null or lacks the key
+  std::map<std::string, std::vector<char>> present;    // the row has the key (null included: a gap in the line)
   size_t rows = 0;
   std::string x_key;  // "iteration", "step" or "epoch" when present; else the row number
 
@@ -326,7 +327,9 @@ Metrics read_metrics(const fs::path& path) {
       if (!m.columns.count(k)) {
         m.keys.push_back(k);
         m.columns[k] = std::vector<double>(rows.size(), NAN);
+        m.present[k] = std::vector<char>(rows.size(), 0);
       }
+      m.present[k][r] = 1;
       m.columns[k][r] = v.is_number() ? v.get<double>() : NAN;
     }
   }
@@ -377,8 +380,9 @@ ChartSeries metric_series(const Metrics& m, const std::string& key) {
   s.dashed = key.rfind("eval_", 0) == 0;
   const auto x = m.xs();
   const auto& y = m.columns.at(key);
+  const auto& present = m.present.at(key);
   for (size_t i = 0; i < m.rows; ++i)
-    if (std::isfinite(y[i]) || (!s.ys.empty() && std::isfinite(s.ys.back()))) {  // keep NaN as gap markers
+    if (present[i]) {  // rows without the key (e.g. train rows for an eval series) are skipped; null is a gap
       s.xs.push_back(x[i]);
       s.ys.push_back(y[i]);
     }
@@ -619,8 +623,8 @@ void section_overoptimize(Page& p, const fs::path& run) {
   opt.width = 640;
   opt.height = 300;
   if (peak) opt.markers.push_back({std::sqrt(std::max(peak->kl, 0.0)), "gold peaks at KL " + format_number(peak->kl)});
-  o << "<p class=\"note\">Following Gao et al. (2022): rewards against √KL from the SFT policy. The proxy keeps "
-       "rising as PPO exploits the reward model; the gold reward peaks and then falls.";
+  o << "<p class=\"note\">Rewards against √KL from the SFT policy, as in Gao et al. (2022), who found that "
+       "the proxy keeps rising as the policy exploits the reward model while the gold reward peaks and then falls.";
   if (peak)
     o << " Here gold peaks at <b>KL " << format_number(peak->kl) << "</b> (√KL " << format_number(std::sqrt(
                                                                                        std::max(peak->kl, 0.0)))

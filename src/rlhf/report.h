@@ -32,7 +32,7 @@ struct ChartMarker {
 struct ChartOptions {
   std::string y_label;                // empty: none
   std::vector<ChartMarker> markers;
-  int width = 480, height = 280;      // viewBox size; the page scales the chart to its grid cell
+  int width = 400, height = 250;      // viewBox size; the page scales the chart to its grid cell
   bool show_points = false;           // dots on every point (also drawn automatically for short series)
 };
 
