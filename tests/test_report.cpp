@@ -250,6 +250,20 @@ TEST(Report, PartialEvalShowsNotRunRows) {
   EXPECT_NE(page.find("<td class=\"best\">0.7</td>"), std::string::npos);
 }
 
+TEST(Report, EvalRowsWithoutAStepSitAtThePreviousStep) {
+  TempDir d;
+  write(d / "reward/metrics.jsonl",
+        "{\"step\": 1, \"loss\": 0.7, \"accuracy\": 0.5}\n{\"eval_accuracy\": 0.6}\n"
+        "{\"step\": 2, \"loss\": 0.6, \"accuracy\": 0.6}\n{\"eval_accuracy\": 0.7, \"eval_loss\": null}\n");
+  const std::string page = rlhf::render_report(d.path.string());
+  EXPECT_NE(page.find(">70%<"), std::string::npos);  // headline: the last held-out accuracy
+  const size_t at = page.find("aria-label=\"Reward model: accuracy\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string svg = page.substr(at, page.find("</svg>", at) - at);
+  EXPECT_EQ(count(svg, "<path"), 2u) << svg;  // train and held-out lines
+  EXPECT_NE(svg.find("stroke-dasharray=\"6 4\""), std::string::npos);  // held-out is dashed
+}
+
 TEST(Report, MalformedFilesNameFileAndLine) {
   {
     TempDir d;

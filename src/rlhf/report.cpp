@@ -303,7 +303,12 @@ struct Metrics {
                                               [](double v) { return std::isfinite(v); });
   }
   std::vector<double> xs() const {
-    if (!x_key.empty()) return columns.at(x_key);
+    if (!x_key.empty()) {  // a row without the x key (e.g. an eval row) sits at the previous row's x
+      std::vector<double> x = columns.at(x_key);
+      for (size_t i = 1; i < x.size(); ++i)
+        if (!std::isfinite(x[i])) x[i] = x[i - 1];
+      return x;
+    }
     std::vector<double> x(rows);
     for (size_t i = 0; i < rows; ++i) x[i] = static_cast<double>(i);
     return x;
@@ -732,7 +737,7 @@ table.stages code { font-size: 12.5px; overflow-wrap: anywhere; }
 td.num { text-align: right; white-space: nowrap; }
 tr.total td { font-weight: 650; }
 footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
-@media (max-width: 600px) { main { padding: 16px 12px 40px; } .grid { grid-template-columns: 1fr; } th, td { padding: 6px 8px; } }
+@media (max-width: 600px) { main { padding: 16px 12px 40px; } .cards { grid-template-columns: 1fr 1fr; } .card .v { font-size: 22px; } .grid { grid-template-columns: 1fr; } th, td { padding: 6px 8px; } }
 )css";
 
 }  // namespace
