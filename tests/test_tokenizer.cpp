@@ -294,3 +294,27 @@ TEST(Tokenizer, AddedTokenStripMatchesLibraryTests) {
   EXPECT_EQ(r.encode(input), ids_of(r, {"I", "\xC4\xA0saw", "\xC4\xA0" "a", "\xC4\xA0", "<mask>",
                                         "\xC3\xB0\xC5\x81\xC4\xBA", "\xC2\xBA"}));
 }
+
+// Llama 2's BPE cuts long words before '▁' runs (bpe.h); pinned to the uncut quadratic loop on random texts.
+TEST(Bpe, MetaspaceCutEqualsReference) {
+  std::ifstream f(dir_of("llama2") + "/tokenizer.json");
+  auto j = nlohmann::json::parse(f);
+  rlhf::tok::Bpe bpe(j["model"], "llama2 model");
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"\xE2\x96\x81", "\xE2\x96\x81", "the", "ing", "a", "x", "\n", "1",
+                                           "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x91\x8D", "Q", "."};
+  for (int k = 0; k < 300; ++k) {
+    std::string w;
+    int n = 1 + rng() % 60;
+    for (int i = 0; i < n; ++i) w += pieces[rng() % pieces.size()];
+    std::vector<rlhf::tok::BpeToken> fast, slow;
+    bpe.tokenize(w, false, fast);
+    bpe.tokenize_reference(w, false, slow);
+    ASSERT_EQ(fast.size(), slow.size()) << w;
+    for (size_t i = 0; i < fast.size(); ++i) {
+      EXPECT_EQ(fast[i].id, slow[i].id) << w;
+      EXPECT_EQ(fast[i].begin, slow[i].begin) << w;
+      EXPECT_EQ(fast[i].end, slow[i].end) << w;
+    }
+  }
+}

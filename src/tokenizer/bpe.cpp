@@ -12,6 +12,7 @@
 namespace rlhf::tok {
 
 namespace {
+const std::string kMetaspace = "\xE2\x96\x81";  // '▁' U+2581
 constexpr size_t kCacheMaxWordBytes = 256;
 constexpr size_t kCacheCapacity = 1 << 16;  // words per thread; the cache is emptied when full
 
@@ -89,6 +90,19 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) : cache_key_(nex
     RLHF_CHECK(im != vocab_.end(), where, ".merges[", r, "]: merged token ", merged, " is not in the vocab");
     uint64_t key = ((uint64_t)(uint32_t)ia->second << 32) | (uint32_t)ib->second;
     merges_.emplace(key, std::make_pair((int32_t)r, im->second));  // first (lowest) rank wins on duplicates
+  }
+
+  // May words be cut before '▁' runs? Only if '▁' is itself a token (never byte fallback or unk), there is no
+  // prefix/suffix decoration, and no merge joins "…x" + "▁…" with x != '▁'.
+  auto ends_with = [](const std::string& s, const std::string& t) {
+    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+  };
+  cut_before_metaspace_ = vocab_.count(kMetaspace) && prefix_.empty() && suffix_.empty();
+  for (const auto& [key, rank_id] : merges_) {
+    if (!cut_before_metaspace_) break;
+    const std::string& a = vocab_r_[key >> 32];
+    const std::string& b = vocab_r_[key & 0xFFFFFFFFu];
+    if (b.compare(0, kMetaspace.size(), kMetaspace) == 0 && !ends_with(a, kMetaspace)) cut_before_metaspace_ = false;
   }
 }
 
@@ -206,6 +220,25 @@ void Bpe::tokenize(std::string_view word, bool byte_level, std::vector<BpeToken>
     auto it = vocab_.find(key);
     if (it != vocab_.end()) return out.push_back({it->second, 0, (uint32_t)word.size()});
   }
+  if (cut_before_metaspace_ && !byte_level) {
+    // Parts start at a '▁' that follows a non-'▁' char (see bpe.h).
+    size_t start = 0;
+    for (size_t p = word.find(kMetaspace, 1); p != std::string_view::npos; p = word.find(kMetaspace, p + 1)) {
+      bool after_metaspace =
+          p >= kMetaspace.size() && word.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) == 0;
+      if (after_metaspace) continue;  // inside a run of '▁'
+      tokenize_cached(word.substr(start, p - start), byte_level, (uint32_t)start, out);
+      start = p;
+    }
+    tokenize_cached(word.substr(start), byte_level, (uint32_t)start, out);
+    return;
+  }
+  tokenize_cached(word, byte_level, 0, out);
+}
+
+void Bpe::tokenize_cached(std::string_view word, bool byte_level, uint32_t shift, std::vector<BpeToken>& out) const {
+  if (word.empty()) return;
+  const size_t start = out.size();
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
   WordCache* cache = nullptr;
   if (cacheable) {
@@ -215,17 +248,20 @@ void Bpe::tokenize(std::string_view word, bool byte_level, std::vector<BpeToken>
     cache = last_cache;
     // The byte_level flag is fixed per tokenizer, so the word alone is the key.
     auto it = cache->find(std::string(word));
-    if (it != cache->end()) return out.insert(out.end(), it->second.begin(), it->second.end()), void();
+    if (it != cache->end()) out.insert(out.end(), it->second.begin(), it->second.end());
   }
-  thread_local std::vector<Symbol> symbols;
-  symbols.clear();
-  initial_symbols(word, byte_level, symbols);
-  size_t start = out.size();
-  merge(symbols, out);
-  if (cache) {
-    if (cache->size() >= kCacheCapacity) cache->clear();
-    cache->emplace(std::string(word), std::vector<BpeToken>(out.begin() + start, out.end()));
+  if (out.size() == start) {
+    thread_local std::vector<Symbol> symbols;
+    symbols.clear();
+    initial_symbols(word, byte_level, symbols);
+    merge(symbols, out);
+    if (cache) {
+      if (cache->size() >= kCacheCapacity) cache->clear();
+      cache->emplace(std::string(word), std::vector<BpeToken>(out.begin() + start, out.end()));
+    }
   }
+  if (shift)
+    for (size_t k = start; k < out.size(); ++k) out[k].begin += shift, out[k].end += shift;
 }
 
 void Bpe::tokenize_reference(std::string_view word, bool byte_level, std::vector<BpeToken>& out) const {

@@ -8,6 +8,11 @@
 // "merges"). Repeatedly merge the pair of lowest rank, the leftmost one on ties, until no pair has a rule.
 // tokenize() does this in O(n log n) with a min-heap of (rank, position) and lazy deletion; tokenize_reference()
 // is the plain O(n^2) loop, kept for tests. Results are cached per thread (no locks) for words <= 256 bytes.
+//
+// SentencePiece-style models have no pre-tokenizer, so a "word" is a whole text. If no merge rule (a, b) has b
+// starting with the metaspace '▁' while a does not end with it (checked at load), no token can ever span a
+// boundary "x|▁" (x != ▁); such a word is cut before each run of '▁' and the parts are merged (and cached) on their
+// own: the same tokens, in O(part) instead of O(text) per part. The tests pin this to tokenize_reference().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -50,6 +55,8 @@ class Bpe {
   // Initial symbols of a word: one per char (per byte when byte_level), with byte fallback / unk handled.
   void initial_symbols(std::string_view word, bool byte_level, std::vector<Symbol>& out) const;
   void merge(std::vector<Symbol>& symbols, std::vector<BpeToken>& out) const;
+  // initial symbols + merge, through the per-thread cache; tokens offset by `shift`
+  void tokenize_cached(std::string_view word, bool byte_level, uint32_t shift, std::vector<BpeToken>& out) const;
   // rank and merged id of the pair (a, b), or nullptr
   const std::pair<int32_t, int32_t>* find_merge(int32_t a, int32_t b) const {
     auto it = merges_.find(((uint64_t)(uint32_t)a << 32) | (uint32_t)b);
@@ -62,6 +69,7 @@ class Bpe {
   std::optional<int32_t> unk_id_;
   std::string prefix_, suffix_;  // continuing_subword_prefix, end_of_word_suffix ("" when null)
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
+  bool cut_before_metaspace_ = false;  // see the note at the top
   int32_t byte_char_id_[256];      // vocab id of the ByteLevel char of each byte, -1 if absent
   int32_t byte_fallback_id_[256];  // vocab id of "<0xAB>", -1 if absent
   uint64_t cache_key_;             // identifies this model's per-thread cache
