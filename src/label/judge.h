@@ -24,7 +24,7 @@ struct AutoOptions {
   std::string annotator;       // who the rankings are stored as, e.g. "auto:rule:length"
   double noise = 0;            // probability of swapping each adjacent pair of groups, in [0, 1]
   uint64_t seed = 0;           // for the noise
-  size_t batch_items = 64;     // items scored per Scorer call (bounds memory with a reward model)
+  size_t batch_items = 4096;   // items per Scorer call: large, since a reward-model call loads the model
   int64_t limit = -1;          // rank at most this many items; -1: all pending
   void validate() const;
 };

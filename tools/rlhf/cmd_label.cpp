@@ -61,6 +61,9 @@ int run_serve(const ServeOptions& o) {
              " has no items (hint: add --candidates FILE or --model DIR --prompts FILE)");
   if (store.annotators().empty())
     std::cout << "no annotators yet: create one with `rlhf label add-annotator --db " << o.db << " NAME`" << std::endl;
+  if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
+    std::cout << "warning: serving on " << o.host << " over plain HTTP: tokens and rankings travel unencrypted "
+              << "(put a TLS proxy in front, or keep --host 127.0.0.1)" << std::endl;
   Server server(store);
   int port = server.bind(o.host, o.port);
   // Tests and scripts read this line to find the port when --port 0.
