@@ -3,7 +3,7 @@
 //   DIR/config.json, model.safetensors, tokenizer files   the model (save_model), loadable by load_model / transformers
 //   DIR/<subdir>/...                                      further models (e.g. PPO's critic in "critic")
 //   DIR/<optimizer name>.safetensors                      AdamW state (exp_avg.*, exp_avg_sq.*, step)
-//   DIR/rng_state.safetensors                             torch's default CPU generator (and CUDA's when present)
+//   DIR/rng_state.safetensors                             torch's default CPU generator state
 //   DIR/trainer_state.json                                {"step", "epoch", "data_position", "state": {...}}
 //   DIR/<json_files>                                      e.g. train_config.json, rlhf_format.json
 //
@@ -48,7 +48,8 @@ struct Checkpoint {
   bool save_rng = true;
 };
 
-// Writes the checkpoint atomically (temporary sibling folder + rename; an existing DIR is replaced).
+// Writes the checkpoint atomically (temporary sibling folder + rename; an existing DIR is replaced, except that
+// entries the checkpoint does not write, such as metrics.jsonl or checkpoints/, are moved over).
 void save_checkpoint(const std::string& dir, const Checkpoint& ck);
 
 // Restores the named optimizers' state and (restore_rng) the RNG state from DIR; returns its TrainState.

@@ -1,0 +1,150 @@
+#include "train/loop.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+
+#include "common/error.h"
+#include "train/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace rlhf::train {
+
+std::vector<NamedParam> named_params(TransformerLM& model, const std::string& prefix) {
+  std::vector<NamedParam> out;
+  for (auto& w : model.weights()) out.push_back({prefix + w.name, w.tensor});
+  return out;
+}
+
+namespace {
+std::string step_dir(const std::string& out, int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%06ld", static_cast<long>(step));
+  return (fs::path(out) / "checkpoints" / buf).string();
+}
+}  // namespace
+
+LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const BatchesFn& batches_fn,
+                        const LossFn& loss_fn, const EvalFn& eval_fn) {
+  RLHF_CHECK(opts.grad_accum >= 1, "--grad-accum must be >= 1, got ", opts.grad_accum);
+  RLHF_CHECK(opts.epochs >= 1 || opts.max_steps > 0, "--epochs must be >= 1, got ", opts.epochs);
+  fs::create_directories(opts.out);
+  model.train();
+
+  // Steps: one per grad_accum micro-batches; the schedule spans the whole run.
+  const int64_t batches_per_epoch = static_cast<int64_t>(batches_fn(0).size());
+  RLHF_CHECK(batches_per_epoch >= opts.grad_accum, "an epoch has ", batches_per_epoch,
+             " batches, fewer than --grad-accum ", opts.grad_accum, " (lower --grad-accum or --batch-size)");
+  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch / opts.grad_accum);
+  const int64_t total_steps = opts.max_steps > 0 ? opts.max_steps : steps_per_epoch * opts.epochs;
+  ScheduleConfig sched = opts.schedule;
+  sched.total_steps = total_steps;
+  sched.validate();
+
+  AdamW opt(default_param_groups(named_params(model), opts.adamw), opts.adamw);
+  TrainState st;
+  if (!opts.resume.empty()) {
+    st = load_checkpoint(opts.resume, {{"optimizer", &opt}});
+    std::cerr << "resumed from " << opts.resume << " at step " << st.step << " (epoch " << st.epoch
+              << ", batch " << st.data_position << ")\n";
+  }
+  MetricsLog log((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty());
+  Progress progress(total_steps, st.step, opts.log_every, opts.label);
+
+  auto save = [&](const std::string& dir) {
+    Checkpoint ck;
+    ck.models.push_back({"", &model, SaveOptions{opts.tokenizer_dir}});
+    ck.optimizers.push_back({"optimizer", &opt});
+    ck.state = st;
+    ck.json_files = opts.json_files;
+    save_checkpoint(dir, ck);
+  };
+  auto run_eval = [&]() {
+    if (!eval_fn) return Metrics{};
+    model.eval();
+    Metrics m;
+    {
+      torch::NoGradGuard ng;
+      m = eval_fn();
+    }
+    model.train();
+    log.log(st.step, m, "eval");
+    progress.note("eval step " + std::to_string(st.step) + ": " + format_metrics(m));
+    return m;
+  };
+
+  LoopResult res;
+  MetricsMean acc;
+  int64_t micro = 0, tokens = 0;
+  auto t_step = std::chrono::steady_clock::now();
+  bool done = st.step >= total_steps;
+  for (int64_t epoch = st.epoch; !done && (opts.max_steps > 0 || epoch < opts.epochs); ++epoch) {
+    const auto batches = batches_fn(epoch);
+    const int64_t first = epoch == st.epoch ? st.data_position : 0;
+    st.epoch = epoch;
+    // Only whole accumulation groups: a trailing partial group is dropped (same on resume).
+    const int64_t usable = static_cast<int64_t>(batches.size()) / opts.grad_accum * opts.grad_accum;
+    for (int64_t bi = first; bi < usable; ++bi) {
+      auto [loss, m] = loss_fn(batches[bi]);
+      RLHF_CHECK(std::isfinite(loss.item<double>()), "loss is not finite at step ", st.step + 1, " (", format_metrics(m),
+                 "); try a lower --lr");
+      (loss / static_cast<double>(opts.grad_accum)).backward();
+      for (const auto& [k, v] : m)
+        if (k == "tokens") tokens += static_cast<int64_t>(v);
+      acc.add(m);
+      st.data_position = bi + 1;
+      if (++micro < opts.grad_accum) continue;
+      micro = 0;
+      const double lr = schedule_lr(sched, opts.lr, st.step);
+      const double gnorm = clip_grad_norm(opt.params(), opts.max_grad_norm);
+      opt.step(lr);
+      opt.zero_grad();
+      ++st.step;
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - t_step).count();
+      t_step = now;
+      Metrics out;
+      for (const auto& kv : acc.mean())
+        if (kv.first != "tokens") out.push_back(kv);
+      out.push_back({"lr", lr});
+      out.push_back({"grad_norm", gnorm});
+      out.push_back({"epoch", static_cast<double>(epoch) + static_cast<double>(bi + 1) / batches.size()});
+      if (tokens > 0) out.push_back({"tokens_per_s", tokens / std::max(dt, 1e-9)});
+      acc.clear();
+      tokens = 0;
+      log.log(st.step, out);
+      progress.update(st.step, out);
+      res.last_train = out;
+      if (st.step >= total_steps) {
+        done = true;
+        break;
+      }
+      if (opts.eval_every > 0 && st.step % opts.eval_every == 0) res.last_eval = run_eval();
+      if (opts.save_every > 0 && st.step % opts.save_every == 0) {
+        // The position after this batch; at an epoch's end the next epoch starts at 0.
+        TrainState keep = st;
+        if (st.data_position >= usable) {
+          st.epoch = epoch + 1;
+          st.data_position = 0;
+        }
+        save(step_dir(opts.out, st.step));
+        st = keep;
+        progress.note("saved " + step_dir(opts.out, st.step));
+      }
+    }
+    if (!done) st.data_position = 0;
+  }
+  progress.finish();
+  res.last_eval = run_eval();
+  save(opts.out);
+  res.steps = st.step;
+  res.seconds = progress.elapsed_s();
+  std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; model saved to " << opts.out
+            << "\n";
+  return res;
+}
+
+}  // namespace rlhf::train
