@@ -1,5 +1,7 @@
 #include "tokenizer/normalized_string.h"
 
+#include <algorithm>
+
 #include "tokenizer/utf8.h"
 
 namespace rlhf::tok {
@@ -62,28 +64,40 @@ void NormalizedString::assign(Builder&& b) {
   align_ = std::move(b.align);
 }
 
+void NormalizedString::copy_to(Builder& b, size_t i, size_t j) const {
+  b.text.append(text_, i, j - i);
+  if (!align_.empty()) {
+    b.align.insert(b.align.end(), align_.begin() + i, align_.begin() + j);
+    return;
+  }
+  // Verbatim: every byte of a char maps to the whole char [start, start + len).
+  size_t k = i;
+  while (k < j) {
+    Span s = byte_span(k);
+    size_t stop = std::min(j, k + (s.end - (base_ + k)));
+    b.align.insert(b.align.end(), stop - k, s);
+    k = stop;
+  }
+}
+
 void NormalizedString::prepend(std::string_view s) {
   if (text_.empty() || s.empty()) return;
   Builder b = builder();
   b.push(s, byte_span(0));
-  for (size_t i = 0; i < text_.size(); ++i) b.push(std::string_view(&text_[i], 1), byte_span(i));
+  copy_to(b, 0, text_.size());
   assign(std::move(b));
 }
 
 void NormalizedString::replace_all(std::string_view from, std::string_view to) {
   if (from.empty() || text_.find(from) == std::string::npos) return;
   Builder b = builder();
-  size_t i = 0;
-  while (i < text_.size()) {
-    if (text_.compare(i, from.size(), from) == 0) {
-      Span s = original_span(i, i + from.size());
-      if (!to.empty()) b.push(to, s);
-      i += from.size();
-    } else {
-      b.push(std::string_view(&text_[i], 1), byte_span(i));
-      ++i;
-    }
+  size_t i = 0, k;
+  while ((k = text_.find(from, i)) != std::string::npos) {
+    copy_to(b, i, k);
+    if (!to.empty()) b.push(to, original_span(k, k + from.size()));
+    i = k + from.size();
   }
+  copy_to(b, i, text_.size());
   assign(std::move(b));
 }
 

@@ -43,9 +43,12 @@ class NormalizedString {
     std::vector<Span> align;
     void push(std::string_view bytes, Span orig) {
       text.append(bytes);
-      align.insert(align.end(), bytes.size(), orig);
+      if (bytes.size() == 1) align.push_back(orig);
+      else align.insert(align.end(), bytes.size(), orig);
     }
   };
+  // Appends text bytes [i, j) of *this, unchanged, with their own spans.
+  void copy_to(Builder& b, size_t i, size_t j) const;
   Builder builder() const;
   // Span of byte i as a Builder entry (the original character it came from).
   Span byte_span(size_t i) const;
