@@ -1,0 +1,81 @@
+// rlhf dpo --model DIR --data FILE --out DIR [--beta B] [--loss sigmoid|ipo] [training flags]
+// Direct preference optimisation against the frozen starting model (its log-probs computed once up front).
+#include "common/runtime.h"
+#include "rlhf/dpo.h"
+#include "train/format.h"
+#include "train_flags.h"
+
+namespace {
+
+struct DpoOptions {
+  rlhf::cli::TrainFlags train;
+  double beta = 0.1;             // β (TRL default 0.1)
+  std::string loss = "sigmoid";  // sigmoid | ipo
+};
+
+int run_dpo(DpoOptions o) {
+  o.train.validate();
+  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  torch::manual_seed(o.train.seed);
+  auto config = o.train.to_json();
+  config["command"] = "dpo";
+  config["beta"] = o.beta;
+  config["loss"] = o.loss;
+  rlhf::cli::print_config("dpo", config);
+
+  auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
+  rlhf::DataReport rep;
+  auto groups = rlhf::load_preference_data(o.train.data, fmt, o.train.data_options(), &rep);
+  std::cerr << o.train.data << ": " << rep.summary() << "\n";
+  std::vector<rlhf::dpo::DpoPair> train_set, eval_set;
+  if (!o.train.eval_data.empty()) {
+    train_set = rlhf::dpo::pairs_from_groups(groups);
+    eval_set = rlhf::dpo::pairs_from_groups(rlhf::load_preference_data(o.train.eval_data, fmt, o.train.data_options()));
+  } else {
+    auto [tr, ev] = rlhf::split_indices(static_cast<int64_t>(groups.size()), o.train.eval_fraction, o.train.seed);
+    std::vector<rlhf::PreferenceGroup> gtr, gev;
+    for (auto i : tr) gtr.push_back(groups[i]);
+    for (auto i : ev) gev.push_back(groups[i]);
+    train_set = rlhf::dpo::pairs_from_groups(gtr);
+    eval_set = rlhf::dpo::pairs_from_groups(gev);
+  }
+  std::cerr << "dpo: " << train_set.size() << " train, " << eval_set.size() << " eval pairs\n";
+
+  rlhf::dpo::DpoConfig cfg;
+  cfg.beta = o.beta;
+  cfg.loss = o.loss;
+  cfg.batch_size = o.train.batch_size;
+  cfg.pad_id = fmt.pad_id();
+  cfg.device = device;
+  cfg.validate();
+
+  rlhf::LoadOptions lo;
+  lo.head = "lm";
+  lo.device = device;
+  {
+    // The reference is always the starting model (also when resuming); its log-probs are computed once.
+    auto ref = rlhf::load_model(o.train.model, lo);
+    rlhf::dpo::compute_reference_logprobs(*ref, train_set, cfg.batch_size, cfg.pad_id, device);
+    rlhf::dpo::compute_reference_logprobs(*ref, eval_set, cfg.batch_size, cfg.pad_id, device);
+  }
+  auto policy = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  auto res = rlhf::dpo::train_dpo(*policy, train_set, eval_set, cfg, o.train.loop("dpo", config, fmt.options().to_json()));
+  std::cout << nlohmann::json{{"steps", res.steps},
+                              {"train", rlhf::cli::metrics_json(res.last_train)},
+                              {"eval", rlhf::cli::metrics_json(res.last_eval)},
+                              {"seconds", res.seconds}}
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+rlhf::cli::Command reg{"dpo", "Direct preference optimisation (DPO / IPO) of a causal LM", [](CLI::App& app) {
+                         auto o = std::make_shared<DpoOptions>();
+                         o->train.add(app);
+                         app.add_option("--beta", o->beta, "beta: strength of the anchor to the reference")
+                             ->capture_default_str();
+                         app.add_option("--loss", o->loss, "sigmoid | ipo")->capture_default_str();
+                         return [o] { return run_dpo(*o); };
+                       }};
+
+}  // namespace

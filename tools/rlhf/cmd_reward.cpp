@@ -1,0 +1,103 @@
+// rlhf reward --model DIR --data FILE --out DIR [training flags] [--center-coef C] [--normalize none|mean|mean-std]
+// Trains a reward model (*ForSequenceClassification, num_labels = 1) on preference pairs or rankings.
+#include "common/runtime.h"
+#include "rlhf/reward.h"
+#include "train/checkpoint.h"
+#include "train/format.h"
+#include "train_flags.h"
+
+namespace {
+
+struct RewardOptions {
+  rlhf::cli::TrainFlags train;
+  double center_coef = 0.0;        // c·mean((r_w + r_l)²) (TRL: 0.01 when used)
+  std::string normalize = "none";  // none | mean | mean-std: after training, on --normalize-data
+  std::string normalize_data;      // {"prompt","response"} JSONL; default: every response of the training data
+
+  void validate() const {
+    train.validate();
+    RLHF_CHECK(center_coef >= 0, "--center-coef must be >= 0, got ", center_coef);
+    RLHF_CHECK(normalize == "none" || normalize == "mean" || normalize == "mean-std", "--normalize: \"", normalize,
+               "\" is not one of none, mean, mean-std");
+  }
+};
+
+int run_reward(RewardOptions o) {
+  o.validate();
+  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  torch::manual_seed(o.train.seed);
+  auto config = o.train.to_json();
+  config["command"] = "reward";
+  config["center_coef"] = o.center_coef;
+  config["normalize"] = o.normalize;
+  config["normalize_data"] = o.normalize_data;
+  rlhf::cli::print_config("reward", config);
+
+  auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
+  rlhf::DataReport rep;
+  auto data = rlhf::load_preference_data(o.train.data, fmt, o.train.data_options(), &rep);
+  std::cerr << o.train.data << ": " << rep.summary() << "\n";
+  std::vector<rlhf::PreferenceGroup> train_set, eval_set;
+  if (!o.train.eval_data.empty()) {
+    train_set = std::move(data);
+    eval_set = rlhf::load_preference_data(o.train.eval_data, fmt, o.train.data_options(), &rep);
+  } else {
+    auto [tr, ev] = rlhf::split_indices(static_cast<int64_t>(data.size()), o.train.eval_fraction, o.train.seed);
+    for (auto i : tr) train_set.push_back(data[i]);
+    for (auto i : ev) eval_set.push_back(data[i]);
+  }
+  std::cerr << "reward: " << train_set.size() << " train, " << eval_set.size() << " eval prompts\n";
+
+  rlhf::LoadOptions lo;
+  lo.head = "score";
+  lo.num_labels = 1;
+  lo.score_init = "normal";
+  lo.device = device;
+  auto model = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  rlhf::reward::RewardConfig cfg;
+  cfg.batch_size = o.train.batch_size;
+  cfg.center_coef = o.center_coef;
+  cfg.pad_id = fmt.pad_id();
+  cfg.device = device;
+  auto loop = o.train.loop("reward", config, fmt.options().to_json());
+  auto res = rlhf::reward::train_reward(*model, train_set, eval_set, cfg, loop);
+  nlohmann::json out{{"steps", res.steps},
+                     {"train", rlhf::cli::metrics_json(res.last_train)},
+                     {"eval", rlhf::cli::metrics_json(res.last_eval)},
+                     {"seconds", res.seconds}};
+  if (o.normalize != "none") {
+    std::vector<rlhf::train::TokenSeq> ref;
+    if (!o.normalize_data.empty()) ref = rlhf::load_scored_data(o.normalize_data, fmt, o.train.data_options());
+    else
+      for (const auto& g : train_set)
+        for (const auto& s : g.responses) ref.push_back(s);
+    auto nr = rlhf::reward::normalize_scores(*model, ref, o.normalize == "mean-std", o.train.batch_size, fmt.pad_id(),
+                                             device);
+    std::cerr << "normalized on " << ref.size() << " responses: mean " << nr.mean_before << " -> " << nr.mean_after
+              << ", std " << nr.std_before << " -> " << nr.std_after << "\n";
+    out["normalize"] = {{"mean_before", nr.mean_before}, {"std_before", nr.std_before},
+                        {"mean_after", nr.mean_after},   {"std_after", nr.std_after}};
+    // Rewrite the final model with the normalised weights (optimizer state is kept from training).
+    rlhf::save_model(*model, o.train.out + "/.normalized", rlhf::SaveOptions{o.train.model});
+    for (const auto& f : {"config.json", "model.safetensors"})
+      std::filesystem::rename(o.train.out + "/.normalized/" + f, o.train.out + "/" + f);
+    std::filesystem::remove_all(o.train.out + "/.normalized");
+  }
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+rlhf::cli::Command reg{"reward", "Train a reward model on preference pairs or K-wise rankings", [](CLI::App& app) {
+                         auto o = std::make_shared<RewardOptions>();
+                         o->train.add(app);
+                         app.add_option("--center-coef", o->center_coef, "c of c·mean((r_w + r_l)^2)")
+                             ->capture_default_str();
+                         app.add_option("--normalize", o->normalize,
+                                        "none | mean | mean-std: normalise scores on a reference set after training")
+                             ->capture_default_str();
+                         app.add_option("--normalize-data", o->normalize_data,
+                                        "reference set ({\"prompt\",\"response\"} JSONL); default: training responses");
+                         return [o] { return run_reward(*o); };
+                       }};
+
+}  // namespace

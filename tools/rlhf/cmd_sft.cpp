@@ -1,0 +1,67 @@
+// rlhf sft --model DIR --data FILE --out DIR [training flags] [--packing]
+// Supervised fine-tuning on prompt/completion, messages or text lines (rlhf/examples.h).
+#include "common/runtime.h"
+#include "rlhf/sft.h"
+#include "train/format.h"
+#include "train_flags.h"
+
+namespace {
+
+struct SftOptions {
+  rlhf::cli::TrainFlags train;
+  bool packing = false;  // pack several examples into rows of --max-len tokens
+};
+
+int run_sft(SftOptions o) {
+  o.train.validate();
+  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  torch::manual_seed(o.train.seed);
+  auto config = o.train.to_json();
+  config["command"] = "sft";
+  config["packing"] = o.packing;
+  rlhf::cli::print_config("sft", config);
+
+  auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
+  rlhf::DataReport rep;
+  auto data = rlhf::load_sft_data(o.train.data, fmt, o.train.data_options(), &rep);
+  std::cerr << o.train.data << ": " << rep.summary() << "\n";
+  std::vector<rlhf::train::TokenSeq> train_set, eval_set;
+  if (!o.train.eval_data.empty()) {
+    train_set = std::move(data);
+    eval_set = rlhf::load_sft_data(o.train.eval_data, fmt, o.train.data_options(), &rep);
+  } else {
+    auto [tr, ev] = rlhf::split_indices(static_cast<int64_t>(data.size()), o.train.eval_fraction, o.train.seed);
+    for (auto i : tr) train_set.push_back(data[i]);
+    for (auto i : ev) eval_set.push_back(data[i]);
+  }
+  std::cerr << "sft: " << train_set.size() << " train, " << eval_set.size() << " eval examples\n";
+
+  rlhf::LoadOptions lo;
+  lo.head = "lm";
+  lo.device = device;
+  auto model = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  rlhf::sft::SftConfig cfg;
+  cfg.batch_size = o.train.batch_size;
+  cfg.packing = o.packing;
+  cfg.max_len = o.train.max_len;
+  cfg.pad_id = fmt.pad_id();
+  cfg.device = device;
+  auto res = rlhf::sft::train_sft(*model, train_set, eval_set, cfg,
+                                  o.train.loop("sft", config, fmt.options().to_json()));
+  std::cout << nlohmann::json{{"steps", res.steps},
+                              {"train", rlhf::cli::metrics_json(res.last_train)},
+                              {"eval", rlhf::cli::metrics_json(res.last_eval)},
+                              {"seconds", res.seconds}}
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+rlhf::cli::Command reg{"sft", "Supervised fine-tuning of a causal LM on demonstrations", [](CLI::App& app) {
+                         auto o = std::make_shared<SftOptions>();
+                         o->train.add(app);
+                         app.add_flag("--packing", o->packing, "pack examples into rows of --max-len tokens");
+                         return [o] { return run_sft(*o); };
+                       }};
+
+}  // namespace

@@ -1,0 +1,150 @@
+// Flags shared by the training commands (sft, reward, dpo): one struct with commented defaults, registered in
+// one place, validated, printed at start and saved as train_config.json in every checkpoint.
+#pragma once
+#include <torch/torch.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "command.h"
+#include "common/error.h"
+#include "rlhf/examples.h"
+#include "train/loop.h"
+
+namespace rlhf::cli {
+
+struct TrainFlags {
+  std::string model;                 // starting model folder (Hugging Face)
+  std::string data;                  // training JSONL
+  std::string out;                   // output folder: final model, checkpoints/, metrics.jsonl
+  std::string eval_data;             // eval JSONL ("" = split eval_fraction off data)
+  double eval_fraction = 0.05;       // held-out share of data when no eval file is given
+  std::string resume;                // checkpoint folder to continue from
+  int64_t epochs = 1;
+  int64_t max_steps = 0;             // > 0: stop after this many optimizer steps
+  int64_t batch_size = 8;
+  int64_t grad_accum = 1;
+  double lr = 1e-5;
+  std::string lr_schedule = "cosine";  // cosine | linear | constant
+  int64_t warmup_steps = 0;
+  double min_lr_ratio = 0.0;
+  double weight_decay = 0.0;
+  double adam_eps = 1e-8;
+  double max_grad_norm = 1.0;        // <= 0: no clipping
+  int64_t save_every = 0;            // checkpoint every N steps (0: only the final model)
+  int64_t eval_every = 0;            // eval every N steps (0: only at the end)
+  int64_t log_every = 10;
+  uint64_t seed = 0;                 // torch's RNG (new heads) and the batch order; set once at the start
+  int64_t max_len = 512;             // tokens per sequence
+  std::string overlong = "truncate"; // truncate | drop | error
+  bool skip_bad_lines = false;
+  bool chat = false;                 // format string prompts with the chat template
+  std::string dtype = "fp32";        // fp32 (bf16 autocast: not yet)
+
+  void add(CLI::App& app) {
+    app.add_option("--model", model, "starting model folder")->required();
+    app.add_option("--data", data, "training data (JSONL)")->required();
+    app.add_option("--out", out, "output folder")->required();
+    app.add_option("--eval-data", eval_data, "eval data (JSONL); default: split off --data");
+    app.add_option("--eval-fraction", eval_fraction, "held-out share of --data without --eval-data")->capture_default_str();
+    app.add_option("--resume", resume, "continue from this checkpoint folder");
+    app.add_option("--epochs", epochs, "passes over the data")->capture_default_str();
+    app.add_option("--max-steps", max_steps, "stop after N optimizer steps (0: epochs decide)")->capture_default_str();
+    app.add_option("--batch-size", batch_size, "examples per micro-batch")->capture_default_str();
+    app.add_option("--grad-accum", grad_accum, "micro-batches per optimizer step")->capture_default_str();
+    app.add_option("--lr", lr, "peak learning rate")->capture_default_str();
+    app.add_option("--lr-schedule", lr_schedule, "cosine | linear | constant")->capture_default_str();
+    app.add_option("--warmup-steps", warmup_steps, "linear warmup steps")->capture_default_str();
+    app.add_option("--min-lr-ratio", min_lr_ratio, "final lr as a fraction of --lr")->capture_default_str();
+    app.add_option("--weight-decay", weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+    app.add_option("--adam-eps", adam_eps, "AdamW epsilon")->capture_default_str();
+    app.add_option("--max-grad-norm", max_grad_norm, "clip the global grad norm (<= 0: off)")->capture_default_str();
+    app.add_option("--save-every", save_every, "checkpoint every N steps (0: final only)")->capture_default_str();
+    app.add_option("--eval-every", eval_every, "eval every N steps (0: at the end)")->capture_default_str();
+    app.add_option("--log-every", log_every, "log line every N steps (non-tty)")->capture_default_str();
+    app.add_option("--seed", seed, "random seed")->capture_default_str();
+    app.add_option("--max-len", max_len, "max tokens per sequence")->capture_default_str();
+    app.add_option("--overlong", overlong, "truncate | drop | error for longer sequences")->capture_default_str();
+    app.add_flag("--skip-bad-lines", skip_bad_lines, "skip and count malformed lines instead of stopping");
+    app.add_flag("--chat", chat, "format string prompts with the tokenizer's chat template");
+    app.add_option("--dtype", dtype, "fp32")->capture_default_str();
+  }
+
+  void validate() const {
+    RLHF_CHECK(epochs >= 1, "--epochs must be >= 1, got ", epochs);
+    RLHF_CHECK(max_steps >= 0, "--max-steps must be >= 0, got ", max_steps);
+    RLHF_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+    RLHF_CHECK(grad_accum >= 1, "--grad-accum must be >= 1, got ", grad_accum);
+    RLHF_CHECK(lr > 0, "--lr must be > 0, got ", lr);
+    RLHF_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got ", weight_decay);
+    RLHF_CHECK(adam_eps > 0, "--adam-eps must be > 0, got ", adam_eps);
+    RLHF_CHECK(eval_fraction >= 0 && eval_fraction < 1, "--eval-fraction must be in [0, 1), got ", eval_fraction);
+    RLHF_CHECK(dtype == "fp32", "--dtype: only fp32 is supported for training so far, got \"", dtype, "\"");
+    data_options().validate();
+    schedule().validate();
+  }
+
+  DataOptions data_options() const {
+    DataOptions d;
+    d.max_len = max_len;
+    d.overlong = overlong;
+    d.skip_bad_lines = skip_bad_lines;
+    return d;
+  }
+  train::ScheduleConfig schedule() const {
+    train::ScheduleConfig s;
+    s.kind = lr_schedule;
+    s.warmup_steps = warmup_steps;
+    s.min_lr_ratio = min_lr_ratio;
+    return s;
+  }
+  nlohmann::json to_json() const {
+    return {{"model", model},           {"data", data},         {"out", out},
+            {"eval_data", eval_data},   {"eval_fraction", eval_fraction}, {"resume", resume},
+            {"epochs", epochs},         {"max_steps", max_steps}, {"batch_size", batch_size},
+            {"grad_accum", grad_accum}, {"lr", lr},             {"lr_schedule", lr_schedule},
+            {"warmup_steps", warmup_steps}, {"min_lr_ratio", min_lr_ratio}, {"weight_decay", weight_decay},
+            {"adam_eps", adam_eps},     {"max_grad_norm", max_grad_norm}, {"save_every", save_every},
+            {"eval_every", eval_every}, {"log_every", log_every}, {"seed", seed},
+            {"max_len", max_len},       {"overlong", overlong}, {"skip_bad_lines", skip_bad_lines},
+            {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device}};
+  }
+  train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
+                          const nlohmann::json& format) const {
+    train::LoopOptions l;
+    l.out = out;
+    l.resume = resume;
+    l.tokenizer_dir = model;
+    l.epochs = epochs;
+    l.max_steps = max_steps;
+    l.grad_accum = grad_accum;
+    l.lr = lr;
+    l.schedule = schedule();
+    l.adamw.weight_decay = weight_decay;
+    l.adamw.eps = adam_eps;
+    l.max_grad_norm = max_grad_norm;
+    l.save_every = save_every;
+    l.eval_every = eval_every;
+    l.log_every = log_every;
+    l.seed = seed;
+    l.label = label;
+    l.json_files = {{"train_config.json", config}, {"rlhf_format.json", format}};
+    return l;
+  }
+};
+
+// Prints the resolved config (one JSON object) to stderr.
+inline void print_config(const std::string& command, const nlohmann::json& config) {
+  std::cerr << command << " config: " << config.dump() << "\n";
+}
+
+}  // namespace rlhf::cli
+
+namespace rlhf::cli {
+inline nlohmann::json metrics_json(const train::Metrics& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+}  // namespace rlhf::cli
