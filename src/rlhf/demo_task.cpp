@@ -220,7 +220,8 @@ void write_data(const std::string& dir, const DataSizes& sizes, uint64_t seed) {
     pretrain.push_back({{"text", text}});
   }
   for (int i = 0; i < sizes.sft_examples; ++i) sft.push_back({{"prompt", pick(train)}, {"completion", make_completion(rng, 3)}});
-  for (int i = 0; i < sizes.train_prompts; ++i) rl.push_back({{"prompt", pick(train)}});
+  // Distinct prompts for ranking and RL (the labelling store keeps one item per prompt).
+  for (int i = 0; i < sizes.train_prompts && i < static_cast<int>(train.size()); ++i) rl.push_back({{"prompt", train[i]}});
   for (const auto& p : eval) ev.push_back({{"prompt", p}});
   const std::filesystem::path d(dir);
   write_jsonl((d / "pretrain.jsonl").string(), pretrain);

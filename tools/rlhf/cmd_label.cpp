@@ -37,9 +37,9 @@ struct ServeOptions {
   }
 };
 
-int run_serve(const ServeOptions& o) {
-  o.validate();
-  Store store(o.db);
+// Imports --candidates or generates K candidates per --prompts prompt with --model (skipping prompts already
+// stored, so a restart does not regenerate). Shared by `label serve` and `label import`.
+void import_items(Store& store, const ServeOptions& o) {
   if (!o.candidates.empty()) {
     auto items = read_candidates_jsonl(o.candidates);
     int64_t added = store.add_items(items);
@@ -57,6 +57,22 @@ int run_serve(const ServeOptions& o) {
       std::cout << "stored " << added << " new items" << std::endl;
     }
   }
+}
+
+int run_import(const ServeOptions& o) {
+  o.validate();
+  RLHF_CHECK(!o.candidates.empty() || !o.model.empty(),
+             "label import: give --candidates FILE, or --model DIR --prompts FILE");
+  Store store(o.db);
+  import_items(store, o);
+  std::cout << o.db << ": " << store.item_count() << " items" << std::endl;
+  return 0;
+}
+
+int run_serve(const ServeOptions& o) {
+  o.validate();
+  Store store(o.db);
+  import_items(store, o);
   RLHF_CHECK(store.item_count() > 0, "label serve: ", o.db,
              " has no items (hint: add --candidates FILE or --model DIR --prompts FILE)");
   if (store.annotators().empty())
@@ -124,6 +140,22 @@ rlhf::cli::Command reg{"label", "Collect rankings of model outputs: labelling se
 
   auto annot_db = std::make_shared<std::string>();
   auto annot_name = std::make_shared<std::string>();
+  // label import: the same candidate sources as serve, without serving (the demo uses it; so can scripts).
+  auto imp = std::make_shared<ServeOptions>();
+  CLI::App* im = app.add_subcommand("import", "Store candidates (imported, or generated with a model) without serving");
+  im->add_option("--db", imp->db, "SQLite database (created if absent)")->required();
+  im->add_option("--candidates", imp->candidates, "JSONL of {\"prompt\", \"responses\": [...]} to import");
+  im->add_option("--model", imp->model, "Model folder to generate candidates with");
+  im->add_option("--prompts", imp->prompts, "JSONL of {\"prompt\"} to generate candidates for");
+  im->add_option("--k", imp->k, "Candidates per prompt")->capture_default_str();
+  im->add_option("--temperature", imp->sampling.temperature, "Sampling temperature")->capture_default_str();
+  im->add_option("--top-k", imp->sampling.top_k, "Top-k (0: off)")->capture_default_str();
+  im->add_option("--top-p", imp->sampling.top_p, "Top-p (1: off)")->capture_default_str();
+  im->add_option("--max-new-tokens", imp->sampling.max_new_tokens, "Tokens per candidate")->capture_default_str();
+  im->add_option("--seed", imp->sampling.seed, "Sampling seed")->capture_default_str();
+  im->add_flag("--chat", imp->chat, "Format prompts with the tokenizer's chat template");
+  im->add_option("--device", imp->device, "Device for generation")->capture_default_str();
+
   CLI::App* a = app.add_subcommand("add-annotator", "Create an annotator and print their token");
   a->add_option("--db", *annot_db, "SQLite database")->required();
   a->add_option("name", *annot_name, "Annotator name")->required();
@@ -154,6 +186,7 @@ rlhf::cli::Command reg{"label", "Collect rankings of model outputs: labelling se
 
   return [=]() -> int {
     if (s->parsed()) return run_serve(*serve);
+    if (im->parsed()) return run_import(*imp);
     if (a->parsed()) {
       Store store(*annot_db);
       std::cout << store.add_annotator(*annot_name) << std::endl;
@@ -172,7 +205,7 @@ rlhf::cli::Command reg{"label", "Collect rankings of model outputs: labelling se
       return 0;
     }
     if (at->parsed()) return run_auto(*au);
-    rlhf::fail("label: choose one of serve, add-annotator, export, stats, auto");
+    rlhf::fail("label: choose one of serve, import, add-annotator, export, stats, auto");
   };
 }};
 
