@@ -157,11 +157,20 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
   pad(ymin, ymax);
   const auto yticks = nice_ticks(ymin, ymax, 5);
   const double y0 = yticks.front(), y1 = yticks.back();
+  // x ticks inside the data's range; whole numbers only when every x is one (iterations, steps).
+  bool integral_x = true;
+  for (const auto& s : series)
+    for (double x : s.xs)
+      if (std::isfinite(x) && x != std::floor(x)) integral_x = false;
   auto xticks = nice_ticks(xmin, xmax, 5);
-  const double xstep = xticks.size() > 1 ? xticks[1] - xticks[0] : 1;
+  const double raw_xstep = xticks.size() > 1 ? xticks[1] - xticks[0] : 1;
   xticks.erase(std::remove_if(xticks.begin(), xticks.end(),
-                              [&](double t) { return t < xmin - 1e-9 * xstep || t > xmax + 1e-9 * xstep; }),
+                              [&](double t) {
+                                return t < xmin - 1e-9 * raw_xstep || t > xmax + 1e-9 * raw_xstep ||
+                                       (integral_x && t != std::floor(t));
+                              }),
                xticks.end());
+  const double xstep = xticks.size() > 1 ? xticks[1] - xticks[0] : raw_xstep;
   auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (right - left); };
   auto py = [&](double y) { return bottom - (y - y0) / (y1 - y0) * (bottom - top); };
 
@@ -716,7 +725,7 @@ h2 { font-size: 19px; margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 1
 .run { color: var(--muted); font-size: 13px; margin: 0; }
 .note { color: #4b5563; max-width: 100ch; margin: 4px 0 12px; }
 .notrun { color: var(--muted); font-style: italic; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; margin: 20px 0 4px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 12px; margin: 20px 0 4px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
 .card .v { font-size: 28px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .k { color: var(--muted); font-size: 13px; }

@@ -1,7 +1,7 @@
 // Browser check of the run report (issue 7): render report.html in Debian's headless Chromium via playwright-core,
 // the way a person would look at it. Fails on any console error, page error or network request (the page must be
 // self-contained), checks that every chart rendered with a real size, and saves screenshots at laptop and phone
-// widths to $OUT_DIR. Run by run_report_check.sh, which sets RLHF_BIN and OUT_DIR.
+// widths (and a copy of the page) to $OUT_DIR. Run by run_report_check.sh, which sets RLHF_BIN and OUT_DIR.
 //   RUN_DIR=path   report an existing run folder instead of the synthetic one below
 //   EXPECT_CHARTS  the number of charts to expect there (default: as many <svg> as the HTML holds, at least one)
 import { chromium } from 'playwright-core';
@@ -150,7 +150,10 @@ try {
   await browser.close();
 }
 if (problems.length) {
+  console.error(`report_check: the page is ${reportPath}`);
   console.error('report_check: FAILED\n  ' + problems.join('\n  '));
   process.exit(1);
 }
-console.log(`report_check: OK (${reportPath})`);
+fs.copyFileSync(reportPath, path.join(OUT_DIR, 'report.html'));
+if (!process.env.RUN_DIR) fs.rmSync(runDir, { recursive: true, force: true });
+console.log(`report_check: OK (page copied to ${path.join(OUT_DIR, 'report.html')})`);
