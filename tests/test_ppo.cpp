@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "common/error.h"
 #include "model/model.h"
 #include "rlhf/gae.h"
 #include "rlhf/grpo.h"
@@ -75,7 +76,7 @@ TEST(PPOLoss, PolicyLossAndGradientByHand) {
   auto mask = torch::tensor({{1.0, 1.0, 1.0, 0.0}}, torch::kFloat64);
   auto pl = ppo_policy_loss(logp, old, adv, mask, 0.2);
   EXPECT_NEAR(pl.loss.item<double>(), -0.1 / 3, 1e-12);
-  EXPECT_NEAR(pl.clip_frac, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(pl.clip_frac, 2.0 / 3, 1e-6);  // computed in float32
   const double l15 = std::log(1.5), l05 = std::log(0.5);
   EXPECT_NEAR(pl.approx_kl, 0.5 * (l15 * l15 + 2 * l05 * l05) / 3, 1e-12);
   pl.loss.backward();
@@ -238,7 +239,7 @@ struct CliFixture {
                            << "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n{\"prompt\": \"Once\"}\n";
     base = "ppo --policy " + test::data("models/gpt2-e2e") + " --reward " + rm + " --prompts " + prompts +
            " --batch-size 4 --max-new-tokens 6 --ppo-epochs 2 --num-minibatches 2 --lr 1e-3 --critic-lr 1e-3"
-           " --adaptive-kl --threads 1";
+           " --adaptive-kl --lr-schedule constant --threads 1";  // constant: a shorter first leg would decay differently
   }
 };
 }  // namespace
