@@ -116,7 +116,9 @@ int run_pipeline(const PipelineFlags& f) {
     if (!has_key(s, "device")) args.insert(args.end(), {"--device", device});
     auto rest = to_args(s);
     args.insert(args.end(), rest.begin(), rest.end());
-    stages.push_back({p.section, args, p.out_dir + "/config.json"});
+    // ppo writes its final policy to OUT/ppo/final (OUT/ppo keeps metrics and checkpoints).
+    const std::string marker = p.section == "ppo" ? p.out_dir + "/final/config.json" : p.out_dir + "/config.json";
+    stages.push_back({p.section, args, marker});
   }
   RLHF_CHECK(!stages.empty(), f.config, ": no stage configured (add a [sft], [reward], [ppo] or [dpo] section)");
   stages.push_back({"report", {"report", out.string()}, ""});

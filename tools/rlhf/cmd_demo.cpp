@@ -1,0 +1,272 @@
+// rlhf demo [--out DIR] [--quick] [--overoptimize] [--seed S]
+//
+// The whole RLHF pipeline on a built-in task (src/rlhf/demo_task.h) with a hidden gold preference, on a CPU,
+// with nothing downloaded. Every stage is an ordinary `rlhf` command over files in the run folder (printed as
+// it runs, logged in RUN/logs, timed in RUN/stages.json):
+//   data + tokenizer + random base -> pretrain (sft on text) -> sft -> K candidates per prompt (label import)
+//   -> simulated person ranks them (label auto --judge rule:demo, gold + noise) -> export
+//   -> reward model (K-wise loss) -> PPO; DPO on the same rankings; best-of-N with the reward model
+//   -> evaluation on held-out prompts with the gold preference -> eval.json, samples.jsonl -> report.html
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "command.h"
+#include "common/error.h"
+#include "common/runtime.h"
+#include "model/model.h"
+#include "rlhf/demo_task.h"
+#include "rlhf/evaluate.h"
+#include "stage_runner.h"
+#include "train/format.h"
+#ifdef RLHF_WITH_LABEL
+#include "label/rules.h"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+#ifdef RLHF_WITH_LABEL
+// The simulated person of the demo: `rlhf label auto --judge rule:demo`.
+const bool kDemoRuleRegistered = [] {
+  rlhf::label::register_rule("demo", rlhf::demo::gold_score);
+  return true;
+}();
+#endif
+
+struct DemoFlags {
+  std::string out = "runs/demo";
+  bool quick = false;         // CI-sized: under 2 minutes
+  bool overoptimize = false;  // PPO with a small β for longer: proxy rises, gold peaks and falls
+  bool rerun = false;         // rerun stages whose outputs exist
+  uint64_t seed = 1;
+};
+
+// The demo's sizes; --quick shrinks them.
+struct DemoPlan {
+  rlhf::demo::DataSizes data;
+  int pretrain_epochs = 2, sft_epochs = 2, rm_epochs = 3, dpo_epochs = 2;
+  int k = 4;                  // candidates per prompt
+  int ppo_iterations = 60, ppo_batch = 32;
+  double ppo_beta = 0.05;
+  int eval_repeats = 4, best_of = 8;
+  int max_new_tokens = 16;
+};
+
+DemoPlan make_plan(const DemoFlags& f) {
+  DemoPlan p;
+  if (f.quick) {
+    p.data.pretrain_lines = 1500;
+    p.data.sft_examples = 800;
+    p.data.train_prompts = 128;
+    p.pretrain_epochs = 1;
+    p.sft_epochs = 2;
+    p.rm_epochs = 2;
+    p.dpo_epochs = 1;
+    p.ppo_iterations = 15;
+    p.eval_repeats = 1;
+    p.best_of = 4;
+  }
+  if (f.overoptimize) {
+    p.ppo_iterations = f.quick ? 30 : 150;
+    p.ppo_beta = 0.0;
+  }
+  return p;
+}
+
+// The demo's base model: GPT-2 shaped, 2 layers, 64 wide (about 0.1M parameters plus embeddings).
+void write_base_model(const std::string& dir, const std::string& tokenizer_dir, uint64_t seed) {
+  auto tok = rlhf::tok::Tokenizer::from_dir(tokenizer_dir);
+  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
+                      {"model_type", "gpt2"},
+                      {"activation_function", "gelu_new"},
+                      {"n_embd", 64},
+                      {"n_layer", 2},
+                      {"n_head", 4},
+                      {"n_inner", nullptr},
+                      {"n_positions", 64},
+                      {"n_ctx", 64},
+                      {"layer_norm_epsilon", 1e-5},
+                      {"vocab_size", tok.vocab_size()},
+                      {"bos_token_id", *tok.bos_id()},
+                      {"eos_token_id", *tok.eos_id()},
+                      {"pad_token_id", *tok.pad_id()},
+                      {"tie_word_embeddings", true},
+                      {"attn_pdrop", 0.0},
+                      {"embd_pdrop", 0.0},
+                      {"resid_pdrop", 0.0},
+                      {"dtype", "float32"}};
+  auto model = rlhf::create_model(rlhf::parse_model_config(j, dir + "/config.json"), seed);
+  rlhf::SaveOptions so;
+  so.source_dir = tokenizer_dir;
+  rlhf::save_model(*model, dir, so);
+}
+
+std::vector<std::string> read_prompts(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line).at("prompt").get<std::string>());
+  return out;
+}
+
+void print_table(const nlohmann::json& policies) {
+  std::cout << "\n" << std::left << std::setw(11) << "policy" << std::right << std::setw(8) << "gold" << std::setw(14)
+            << "reward_model" << std::setw(11) << "kl_to_sft" << std::setw(8) << "length" << std::setw(12)
+            << "win_vs_sft" << "\n";
+  for (const char* name : {"base", "sft", "best_of_n", "dpo", "ppo"}) {
+    if (!policies.contains(name)) continue;
+    const auto& p = policies[name];
+    std::cout << std::left << std::setw(11) << name << std::right << std::fixed << std::setprecision(3)
+              << std::setw(8) << p["gold"].get<double>() << std::setw(14) << p["reward_model"].get<double>()
+              << std::setw(11) << p["kl_to_sft"].get<double>() << std::setw(8) << std::setprecision(1)
+              << p["length"].get<double>() << std::setw(12) << std::setprecision(3)
+              << p["win_rate_vs_sft"].get<double>() << "\n";
+  }
+}
+
+int run_demo(const DemoFlags& f) {
+  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  const DemoPlan p = make_plan(f);
+  const fs::path run = fs::absolute(f.out);
+  fs::create_directories(run);
+  auto R = [&](const std::string& rel) { return (run / rel).string(); };
+  rlhf::cli::StageRunner runner(run.string(), f.rerun);
+  const std::string dev = rlhf::cli::runtime_flags().device;
+  const std::string seed = std::to_string(f.seed);
+  const auto t_all = std::chrono::steady_clock::now();
+
+  // Stage 0, in process: the task's data, tokenizer and a randomly initialised base model.
+  if (!fs::exists(R("base-init/config.json")) || f.rerun) {
+    const auto t0 = std::chrono::steady_clock::now();
+    rlhf::demo::write_tokenizer(R("tokenizer"));
+    rlhf::demo::write_data(R("data"), p.data, f.seed);
+    write_base_model(R("base-init"), R("tokenizer"), f.seed);
+    runner.record("data", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                  "built-in: tokenizer, data/*.jsonl, base-init (random GPT-2, 2x64)");
+  }
+  std::cerr << "rlhf demo: run folder " << run.string() << "\n";
+
+  using rlhf::cli::Stage;
+  const std::string mnt = std::to_string(p.max_new_tokens);
+  std::vector<Stage> stages = {
+      {"pretrain",
+       {"sft", "--model", R("base-init"), "--data", R("data/pretrain.jsonl"), "--out", R("base"), "--epochs",
+        std::to_string(p.pretrain_epochs), "--lr", "3e-3", "--batch-size", "32", "--seed", seed, "--device", dev},
+       R("base/config.json")},
+      {"sft",
+       {"sft", "--model", R("base"), "--data", R("data/sft.jsonl"), "--out", R("sft"), "--epochs",
+        std::to_string(p.sft_epochs), "--lr", "1e-3", "--batch-size", "32", "--seed", seed, "--device", dev},
+       R("sft/config.json")},
+      {"candidates",
+       {"label", "import", "--db", R("labels.sqlite"), "--model", R("sft"), "--prompts", R("data/prompts.jsonl"),
+        "--k", std::to_string(p.k), "--max-new-tokens", mnt, "--seed", seed, "--device", dev},
+       ""},
+      {"rank",
+       {"label", "auto", "--db", R("labels.sqlite"), "--judge", "rule:demo", "--noise", "0.1", "--seed", seed},
+       ""},
+      {"export", {"label", "export", "--db", R("labels.sqlite"), "--out", R("data/rankings.jsonl")}, ""},
+      {"export-pairs",
+       {"label", "export", "--db", R("labels.sqlite"), "--out", R("data/pairs.jsonl"), "--format", "pairs"},
+       ""},
+      {"reward",
+       {"reward", "--model", R("sft"), "--data", R("data/rankings.jsonl"), "--out", R("reward"), "--epochs",
+        std::to_string(p.rm_epochs), "--lr", "1e-3", "--skip-bad-lines", "--seed", seed, "--device", dev},
+       R("reward/config.json")},
+      {"ppo",
+       {"ppo", "--policy", R("sft"), "--reward", R("reward"), "--prompts", R("data/prompts.jsonl"), "--out", R("ppo"),
+        "--iterations", std::to_string(p.ppo_iterations), "--batch-size", std::to_string(p.ppo_batch),
+        "--max-new-tokens", mnt, "--kl-coef", std::to_string(p.ppo_beta), "--seed",
+        seed, "--device", dev},
+       R("ppo/final/config.json")},
+      {"dpo",
+       {"dpo", "--model", R("sft"), "--data", R("data/pairs.jsonl"), "--out", R("dpo"), "--epochs",
+        std::to_string(p.dpo_epochs), "--lr", "5e-4", "--beta", "0.1", "--seed", seed, "--device", dev},
+       R("dpo/config.json")},
+  };
+  // Candidates, ranking and export are one unit: redo them all unless the rankings exist.
+  if (fs::exists(R("data/pairs.jsonl")) && !f.rerun)
+    for (auto& s : stages)
+      if (s.args[0] == "label") s.done_marker = R("data/pairs.jsonl");
+  if (f.rerun || !fs::exists(R("data/pairs.jsonl"))) fs::remove(R("labels.sqlite"));
+  const int total = static_cast<int>(stages.size()) + 2;
+  int i = 1;
+  for (const auto& s : stages) runner.run(s, i++, total);
+
+  // Evaluation, in process: held-out prompts, the gold preference.
+  std::cerr << "[" << i++ << "/" << total << "] evaluate: base, sft, best-of-" << p.best_of
+            << ", dpo, ppo on held-out prompts\n";
+  const auto t_eval = std::chrono::steady_clock::now();
+  rlhf::LoadOptions lo;
+  lo.device = device;
+  auto load = [&](const std::string& d) { return rlhf::load_model(R(d), lo); };
+  auto sft = load("sft"), rm = load("reward");
+  auto fmt = rlhf::Formatter::from_dir(R("sft"));
+  const auto prompts = read_prompts(R("data/eval_prompts.jsonl"));
+  const uint64_t eval_seed = f.seed * 1000 + 7;
+  auto sft_samples = rlhf::eval::sample_responses(*sft, fmt, prompts, p.eval_repeats, p.max_new_tokens, eval_seed);
+  auto sft_stats = rlhf::eval::policy_stats(*sft, *sft, *rm, prompts, sft_samples, rlhf::demo::gold_score, nullptr);
+  nlohmann::json policies;
+  for (const char* name : {"base", "dpo", "ppo"}) {
+    auto m = load(std::string(name) == "ppo" ? "ppo/final" : name);
+    auto samples = rlhf::eval::sample_responses(*m, fmt, prompts, p.eval_repeats, p.max_new_tokens, eval_seed + 1);
+    policies[name] =
+        rlhf::eval::policy_stats(*m, *sft, *rm, prompts, samples, rlhf::demo::gold_score, &sft_stats.golds).to_json();
+    if (std::string(name) == "ppo") {
+      // Side-by-side samples for the report.
+      std::ofstream out(R("samples.jsonl"));
+      auto st = rlhf::eval::policy_stats(*m, *sft, *rm, prompts, samples, rlhf::demo::gold_score, nullptr);
+      for (size_t j = 0; j < std::min<size_t>(12, samples.size()); ++j)
+        out << nlohmann::json({{"prompt", prompts[samples[j].prompt_index]},
+                               {"sft", sft_samples[j].text},
+                               {"ppo", samples[j].text},
+                               {"sft_gold", sft_stats.golds[j]},
+                               {"ppo_gold", st.golds[j]}})
+                   .dump()
+            << "\n";
+    }
+  }
+  policies["sft"] = sft_stats.to_json();
+  policies["sft"]["win_rate_vs_sft"] = 0.5;
+  auto bon = rlhf::eval::best_of_n(*sft, *rm, fmt, prompts, p.eval_repeats, p.best_of, p.max_new_tokens, eval_seed + 2);
+  const double n = p.best_of;
+  policies["best_of_n"] = rlhf::eval::policy_stats(*sft, *sft, *rm, prompts, bon, rlhf::demo::gold_score,
+                                                   &sft_stats.golds, std::log(n) - (n - 1) / n)
+                              .to_json();
+  policies["best_of_n"]["n"] = p.best_of;
+  nlohmann::json eval = {{"policies", policies},
+                         {"eval_prompts", prompts.size()},
+                         {"samples_per_prompt", p.eval_repeats},
+                         {"seed", f.seed}};
+  {
+    std::ofstream out(R("eval.json"));
+    out << eval.dump(2) << "\n";
+  }
+  runner.record("evaluate", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_eval).count(),
+                "in process: gold, reward model, KL, length, win rate on data/eval_prompts.jsonl");
+  print_table(policies);
+
+  runner.run({"report", {"report", run.string()}, ""}, i++, total);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+  std::cout << "\nreport: " << R("report.html") << "\neval:   " << R("eval.json") << "\ntotal:  " << std::fixed
+            << std::setprecision(0) << secs << " s\n";
+  return 0;
+}
+
+rlhf::cli::Command reg{"demo", "The whole RLHF pipeline on a built-in task with a hidden gold preference",
+                       [](CLI::App& app) {
+                         auto f = std::make_shared<DemoFlags>();
+                         app.add_option("--out", f->out, "run folder")->capture_default_str();
+                         app.add_flag("--quick", f->quick, "a small run (under 2 minutes), for CI");
+                         app.add_flag("--overoptimize", f->overoptimize,
+                                      "PPO without KL penalty for longer: the proxy rises while gold peaks and falls");
+                         app.add_flag("--rerun", f->rerun, "rerun stages whose outputs already exist");
+                         app.add_option("--seed", f->seed, "seed of the data, models and sampling")
+                             ->capture_default_str();
+                         return [f] { return run_demo(*f); };
+                       }};
+
+}  // namespace
