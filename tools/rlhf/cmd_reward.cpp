@@ -54,6 +54,9 @@ int run_reward(RewardOptions o) {
   lo.score_init = "normal";
   lo.device = device;
   auto model = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  // Checked before training, not after: the offset needs a bias after the final norm (see rlhf/reward.h).
+  RLHF_CHECK(o.normalize == "none" || model->config().family == "gpt2", "--normalize ", o.normalize, ": ",
+             model->config().family, " models have no bias after the final norm to hold the offset (GPT-2 only)");
   rlhf::reward::RewardConfig cfg;
   cfg.batch_size = o.train.batch_size;
   cfg.center_coef = o.center_coef;
