@@ -47,33 +47,60 @@ struct DemoFlags {
 // The demo's sizes; --quick shrinks them.
 struct DemoPlan {
   rlhf::demo::DataSizes data;
-  int pretrain_epochs = 2, sft_epochs = 2, rm_epochs = 3, dpo_epochs = 2;
+  int pretrain_epochs = 3, sft_epochs = 3, rm_epochs = 3, dpo_epochs = 2;
   int k = 4;                  // candidates per prompt
-  int ppo_iterations = 60, ppo_batch = 32;
+  int ppo_iterations = 100, ppo_batch = 32;
   double ppo_beta = 0.05;
-  int eval_repeats = 4, best_of = 8;
+  int eval_repeats = 8, best_of = 16;
   int max_new_tokens = 16;
 };
 
 DemoPlan make_plan(const DemoFlags& f) {
   DemoPlan p;
   if (f.quick) {
-    p.data.pretrain_lines = 1500;
-    p.data.sft_examples = 800;
-    p.data.train_prompts = 128;
-    p.pretrain_epochs = 1;
+    p.pretrain_epochs = 2;
     p.sft_epochs = 2;
     p.rm_epochs = 2;
     p.dpo_epochs = 1;
-    p.ppo_iterations = 15;
-    p.eval_repeats = 1;
-    p.best_of = 4;
+    p.ppo_iterations = 30;
+    p.eval_repeats = 2;
+    p.best_of = 8;
   }
   if (f.overoptimize) {
-    p.ppo_iterations = f.quick ? 30 : 150;
+    // No KL penalty and a longer run: the policy drifts until the reward model's blind spots pay more than
+    // the gold preference (Gao et al. 2022).
+    p.ppo_iterations = f.quick ? 60 : 300;
     p.ppo_beta = 0.0;
   }
   return p;
+}
+
+// RUN/overoptimize.jsonl from the PPO metrics: proxy (reward-model score) and gold against KL; returns the
+// iteration and KL where the gold score peaks (smoothed over 5 iterations).
+std::pair<int64_t, double> write_overoptimization(const std::string& metrics, const std::string& out) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  std::ofstream o(out);
+  int64_t best_it = 0;
+  double best_gold = -1e300, best_kl = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    if (!r.contains("gold")) continue;
+    o << nlohmann::json({{"iteration", r["step"]}, {"kl", r["kl"]}, {"proxy", r["score"]}, {"gold", r["gold"]}}).dump()
+      << "\n";
+    double g = 0;
+    int n = 0;
+    for (size_t j = i >= 2 ? i - 2 : 0; j < std::min(rows.size(), i + 3); ++j, ++n) g += rows[j].value("gold", 0.0);
+    if (g / n > best_gold) {
+      best_gold = g / n;
+      best_it = r["step"].get<int64_t>();
+      best_kl = r["kl"].get<double>();
+    }
+  }
+  return {best_it, best_kl};
 }
 
 // The demo's base model: GPT-2 shaped, 2 layers, 64 wide (about 0.1M parameters plus embeddings).
@@ -179,7 +206,8 @@ int run_demo(const DemoFlags& f) {
       {"ppo",
        {"ppo", "--policy", R("sft"), "--reward", R("reward"), "--prompts", R("data/prompts.jsonl"), "--out", R("ppo"),
         "--iterations", std::to_string(p.ppo_iterations), "--batch-size", std::to_string(p.ppo_batch),
-        "--max-new-tokens", mnt, "--kl-coef", std::to_string(p.ppo_beta), "--seed",
+        "--max-new-tokens", mnt, "--kl-coef", std::to_string(p.ppo_beta), "--lr", "1e-3", "--critic-lr", "1e-3",
+        "--gold-judge", "rule:demo", "--seed",
         seed, "--device", dev},
        R("ppo/final/config.json")},
       {"dpo",
@@ -195,6 +223,12 @@ int run_demo(const DemoFlags& f) {
   const int total = static_cast<int>(stages.size()) + 2;
   int i = 1;
   for (const auto& s : stages) runner.run(s, i++, total);
+
+  if (f.overoptimize) {
+    auto [it, kl] = write_overoptimization(R("ppo/metrics.jsonl"), R("overoptimize.jsonl"));
+    std::cerr << "over-optimisation: gold peaks at iteration " << it << " (KL " << kl
+              << " nats); the reward model's score keeps rising after it (" << R("overoptimize.jsonl") << ")\n";
+  }
 
   // Evaluation, in process: held-out prompts, the gold preference.
   std::cerr << "[" << i++ << "/" << total << "] evaluate: base, sft, best-of-" << p.best_of

@@ -8,14 +8,28 @@
 #include "command.h"
 #include "common/error.h"
 #include "rlhf/ppo.h"
+#ifdef RLHF_WITH_LABEL
+#include "label/rules.h"
+#endif
 
 namespace {
 
-int run_ppo(rlhf::PPOConfig cfg) {
+// gold_judge: "" or "rule:NAME", a rule of `rlhf label auto` (e.g. the demo's hidden preference), logged as
+// `gold` in metrics.jsonl next to the reward model's score. It never enters the training signal.
+int run_ppo(rlhf::PPOConfig cfg, const std::string& gold_judge) {
   cfg.device = rlhf::cli::runtime_flags().device;
   cfg.validate();
+  rlhf::RLHooks hooks;
+  if (!gold_judge.empty()) {
+    RLHF_CHECK(gold_judge.rfind("rule:", 0) == 0, "--gold-judge must be rule:NAME, got \"", gold_judge, "\"");
+#ifdef RLHF_WITH_LABEL
+    hooks.gold = rlhf::label::find_rule(gold_judge.substr(5));
+#else
+    rlhf::fail("--gold-judge needs the rules of the labelling tool (build with -DRLHF_WITH_LABEL=ON)");
+#endif
+  }
   std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
-  auto history = rlhf::run_rl(cfg);
+  auto history = rlhf::run_rl(cfg, hooks);
   if (!history.empty()) {
     std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final\n";
   }
@@ -84,7 +98,9 @@ rlhf::cli::Command reg{
       opt("--num-samples", c->num_samples, "samples written each time");
       opt("--log-every", c->log_every, "iterations between log lines");
       app.add_flag("--skip-nonfinite", c->skip_nonfinite, "skip batches with NaN/inf loss or KL (counted)");
-      return [c] { return run_ppo(*c); };
+      auto gold = std::make_shared<std::string>();
+      app.add_option("--gold-judge", *gold, "rule:NAME: log a known gold preference as `gold` (never trained on)");
+      return [c, gold] { return run_ppo(*c, *gold); };
     }};
 
 }  // namespace
