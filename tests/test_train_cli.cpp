@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -45,6 +46,18 @@ std::vector<json> pair_lines(int n) {
                  {"chosen", " good good good"},
                  {"rejected", " bad bad bad"}});
   return v;
+}
+
+// The command's result: the last stdout line that is a JSON object with "steps".
+json result_of(const std::string& out) {
+  std::istringstream in(out);
+  json last;
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty() && l[0] == '{') {
+      auto j = json::parse(l, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("steps")) last = j;
+    }
+  return last;
 }
 
 bool same_weights(const std::string& a, const std::string& b) {
@@ -109,7 +122,7 @@ TEST(TrainCli, RewardScoreAndNormalize) {
                            &out),
             0)
       << out;
-  auto result = json::parse(out.substr(out.rfind("{\"")));
+  auto result = result_of(out);
   EXPECT_GE(result["eval"]["accuracy"].get<double>(), 0.99) << out;
   EXPECT_NEAR(result["normalize"]["mean_after"].get<double>(), 0.0, 1e-4);
   EXPECT_NEAR(result["normalize"]["std_after"].get<double>(), 1.0, 1e-4);
@@ -153,7 +166,7 @@ TEST(TrainCli, DpoRunsAndLogsTrlMetrics) {
                            &out),
             0)
       << out;
-  auto result = json::parse(out.substr(out.rfind("{\"")));
+  auto result = result_of(out);
   EXPECT_GT(result["eval"]["rewards/margins"].get<double>(), 0.0) << out;
   std::ifstream mj(tmp / "dpo/metrics.jsonl");
   std::string first;

@@ -19,22 +19,24 @@ LossParts preference_loss(const torch::Tensor& scores, const std::vector<const P
                           double center_coef) {
   // Flatten all pairs: w, l index into scores; weight = 1 / (|P_g| · G) so the sum is the mean of group means.
   std::vector<int64_t> w, l;
-  std::vector<float> margin, weight;
+  std::vector<double> margin, weight;
   int64_t offset = 0;
   const double G = static_cast<double>(groups.size());
   for (const auto* g : groups) {
     for (size_t p = 0; p < g->pairs.size(); ++p) {
       w.push_back(offset + g->pairs[p].first);
       l.push_back(offset + g->pairs[p].second);
-      margin.push_back(static_cast<float>(g->margins[p]));
-      weight.push_back(static_cast<float>(1.0 / (static_cast<double>(g->pairs.size()) * G)));
+      margin.push_back(g->margins[p]);
+      weight.push_back(1.0 / (static_cast<double>(g->pairs.size()) * G));
     }
     offset += static_cast<int64_t>(g->responses.size());
   }
   RLHF_CHECK(offset == scores.size(0), "preference_loss: ", scores.size(0), " scores for ", offset, " responses");
   auto dev = scores.device();
   auto wi = torch::tensor(w, torch::kInt64).to(dev), li = torch::tensor(l, torch::kInt64).to(dev);
-  auto m = torch::tensor(margin).to(dev), wt = torch::tensor(weight).to(dev);
+  // In the scores' dtype, so that a float64 check against a hand computation is exact.
+  auto m = torch::tensor(margin, torch::kFloat64).to(dev, scores.scalar_type());
+  auto wt = torch::tensor(weight, torch::kFloat64).to(dev, scores.scalar_type());
   auto rw = scores.index_select(0, wi), rl = scores.index_select(0, li);  // (P,)
   auto diff = rw - rl;
   LossParts out;
