@@ -1,0 +1,467 @@
+// `rlhf bench` workloads; see bench.h for the math and ../shared/bench/torch_ref.py for the peer.
+#include "rlhf/bench.h"
+
+#include <ATen/autocast_mode.h>
+#include <dlfcn.h>
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "model/config.h"
+#include "model/generate.h"
+#include "model/model.h"
+#include "rlhf/ppo.h"
+#include "train/logprobs.h"
+#include "train/optim.h"
+
+using nlohmann::json;
+
+namespace rlhf::bench {
+
+namespace {
+
+constexpr int64_t kPad = 0, kEos = 1;  // as the peer: data tokens drawn from [2, vocab), so prompts carry no pads
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double round4(double x) { return std::round(x * 1e4) / 1e4; }
+double round1(double x) { return std::round(x * 10) / 10; }
+
+// Automatic mixed precision for the scope (as torch.autocast(dtype=bfloat16)): matmuls in bf16, weights and
+// optimizer in float32. The C++ entry points moved between libtorch 1.x and 2.x.
+class Autocast {
+ public:
+  Autocast(bool on, torch::Device device) : on_(on), cuda_(device.is_cuda()) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    const auto dt = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_dtype(dt, at::kBFloat16);
+    at::autocast::set_autocast_enabled(dt, true);
+#else
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+  }
+  ~Autocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
+#else
+    if (cuda_) at::autocast::set_enabled(false);
+    else at::autocast::set_cpu_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_, cuda_;
+};
+
+std::vector<train::NamedParam> named_params(TransformerLM& m) {
+  std::vector<train::NamedParam> out;
+  for (auto& w : m.weights()) out.push_back({w.name, w.tensor});
+  return out;
+}
+
+int64_t count_params(TransformerLM& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+std::shared_ptr<TransformerLM> make_model(const BenchConfig& c, bool classifier, uint64_t seed,
+                                          torch::Device device) {
+  auto model = create_model(parse_model_config(model_config_json(c.model, classifier), "bench:" + c.model), seed);
+  model->to(device);
+  model->eval();  // no dropout in these models (TRL disables it)
+  return model;
+}
+
+torch::Tensor rand_tokens(int64_t vocab, int64_t B, int64_t T, at::Generator& gen, torch::Device device) {
+  return torch::randint(2, vocab, {B, T}, gen, torch::kInt64).to(device);  // never PAD or EOS
+}
+
+// What one timed unit returns.
+struct StepResult {
+  int64_t tokens = 0;
+  double loss = std::nan("");
+  double rollout_s = 0, scoring_s = 0, train_s = 0;
+  int64_t checksum = 0;  // generate: Σ ids·(position + 1) over the output, to check that tokens are unchanged
+};
+
+// ---- sft / rm: one optimizer step, as HF Trainer's training_step (backward, clip_grad_norm_, AdamW, zero_grad)
+
+struct TrainState {
+  std::shared_ptr<TransformerLM> model;
+  std::unique_ptr<train::AdamW> opt;
+};
+
+TrainState make_train_state(const BenchConfig& c, bool classifier, torch::Device device) {
+  TrainState s;
+  s.model = make_model(c, classifier, c.seed, device);
+  train::AdamWConfig acfg;  // HF Trainer default: torch AdamW, betas (0.9, 0.999), eps 1e-8, weight_decay 0
+  acfg.eps = 1e-8;
+  acfg.weight_decay = 0.0;
+  s.opt = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*s.model), acfg), acfg);
+  return s;
+}
+
+double optimizer_step(TrainState& s, const torch::Tensor& loss, double max_grad_norm, double lr) {
+  loss.backward();
+  if (max_grad_norm > 0) train::clip_grad_norm(s.opt->params(), max_grad_norm);
+  s.opt->step(lr);
+  s.opt->zero_grad();
+  return loss.item<double>();  // a host sync: the step is complete when timed
+}
+
+StepResult sft_step(const BenchConfig& c, TrainState& s, at::Generator& gen, torch::Device device) {
+  const int64_t B = c.batch, T = c.seq_len;
+  auto ids = rand_tokens(s.model->config().vocab_size, B, T, gen, device);
+  auto mask = torch::ones_like(ids);
+  torch::Tensor loss;
+  {
+    Autocast ac(c.dtype == "bf16", device);
+    auto logits = s.model->forward_logits(ids, mask);       // (B, T, V)
+    auto logp = train::causal_logprobs(logits, ids);        // (B, T−1) float32
+    loss = -logp.mean();                                    // CE summed / B·(T−1) labels
+    if (c.trl_metrics) {
+      torch::NoGradGuard ng;
+      auto lg = logits.narrow(1, 0, T - 1);
+      (void)train::token_entropy(lg).mean();
+      (void)(lg.argmax(-1) == ids.narrow(1, 1, T - 1)).sum();
+    }
+  }
+  StepResult r;
+  r.tokens = B * T;
+  r.loss = optimizer_step(s, loss, c.max_grad_norm, 1e-5);
+  return r;
+}
+
+StepResult rm_step(const BenchConfig& c, TrainState& s, at::Generator& gen, torch::Device device) {
+  const int64_t B = c.batch, T = c.seq_len, V = s.model->config().vocab_size;
+  auto chosen = rand_tokens(V, B, T, gen, device), rejected = rand_tokens(V, B, T, gen, device);
+  auto ids = torch::cat({chosen, rejected}, 0);  // chosen and rejected in one batch (TRL RewardTrainer)
+  auto mask = ids.ne(kPad).to(torch::kInt64);
+  torch::Tensor loss;
+  {
+    Autocast ac(c.dtype == "bf16", device);
+    auto scores = s.model->forward_scores(ids, mask).squeeze(-1).to(torch::kFloat32);  // (2B,) at the last token
+    auto rc = scores.narrow(0, 0, B), rr = scores.narrow(0, B, B);
+    loss = -torch::log_sigmoid(rc - rr).mean();
+  }
+  StepResult r;
+  r.tokens = 2 * B * T;
+  r.loss = optimizer_step(s, loss, c.max_grad_norm, 1e-5);
+  return r;
+}
+
+// ---- generate: HF generate(do_sample, temperature, top_k=0, top_p=1), stops when every row has its EOS
+
+StepResult generate_step(const BenchConfig& c, TransformerLM& model, at::Generator& gen, torch::Device device) {
+  auto ids = rand_tokens(model.config().vocab_size, c.batch, c.prompt_len, gen, device);
+  auto mask = torch::ones_like(ids);
+  SamplingOptions so;
+  so.temperature = static_cast<float>(c.temperature + 1e-7);  // the peer adds 1e-7 too
+  so.max_new_tokens = static_cast<int>(c.gen_len);
+  so.stop_at_eos = true;
+  auto out = generate(model, ids, mask, so, {kEos}, kPad, gen);
+  StepResult r;
+  r.tokens = c.batch * (out.output_ids.size(1) - c.prompt_len);
+  auto pos = torch::arange(1, out.output_ids.size(1) + 1, out.output_ids.options());
+  r.checksum = (out.output_ids * pos).sum().item<int64_t>();  // also the host sync (CUDA)
+  return r;
+}
+
+// ---- ppo: rl_train with the peer's settings (TRL PPOConfig defaults + missing_eos_penalty 1.0)
+
+PPOConfig ppo_config(const BenchConfig& c, int64_t iterations) {
+  PPOConfig p;
+  p.algo = "ppo";
+  p.iterations = iterations;
+  p.batch_size = c.batch;
+  p.temperature = c.temperature + 1e-7;
+  p.max_new_tokens = c.gen_len;
+  p.kl_estimator = "k1";
+  p.kl_coef = 0.05;
+  p.missing_eos_penalty = 1.0;
+  p.ppo_epochs = c.ppo_epochs;
+  p.num_minibatches = c.mini_batches;
+  p.lr = 3e-6;         // one AdamW over policy + value at 3e-6 in TRL
+  p.critic_lr = 3e-6;
+  p.lr_schedule = "constant";
+  p.adam_eps = 1e-8;   // torch default (TRL)
+  p.max_grad_norm = 0; // TRL's PPO does not clip
+  p.clip_eps = 0.2;
+  p.vf_clip = 0.2;
+  p.vf_coef = 0.1;
+  p.gamma = 1.0;
+  p.lam = 0.95;
+  p.whiten_advantages = true;
+  p.whiten_rewards = false;
+  p.seed = c.seed;
+  p.save_every = 0;
+  p.samples_every = 0;
+  p.log_every = 1000000;  // quiet
+  p.device = c.device;
+  return p;
+}
+
+}  // namespace
+
+void BenchConfig::validate() const {
+  RLHF_CHECK(task == "sft" || task == "rm" || task == "generate" || task == "ppo",
+             "--task must be sft, rm, generate or ppo, not \"", task, "\"");
+  (void)model_config_json(model, false);
+  RLHF_CHECK(batch > 0 && prompt_len > 0 && gen_len > 0 && seq_len > 1 && steps > 0,
+             "--batch, --prompt-len, --gen-len, --steps must be > 0 and --seq-len > 1");
+  RLHF_CHECK(temperature > 0, "--temperature must be > 0");
+  RLHF_CHECK(mini_batches > 0 && batch % mini_batches == 0, "batch must be a multiple of --mini-batches");
+  RLHF_CHECK(ppo_epochs > 0, "--ppo-epochs must be > 0");
+  RLHF_CHECK(sft_loss == "nll", "--sft-loss: only nll is implemented here (the peer also has chunked_nll)");
+  RLHF_CHECK(max_grad_norm >= 0, "--max-grad-norm must be >= 0");
+  RLHF_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "--device must be cpu or cuda, not \"", device, "\"");
+  RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype must be fp32 or bf16, not \"", dtype, "\"");
+  RLHF_CHECK(dtype == "fp32" || task != "ppo", "--task ppo runs in fp32 only");
+  const auto cfg = model_config_json(model, false);
+  if (cfg.contains("n_positions")) {
+    const int64_t n = cfg["n_positions"].get<int64_t>();
+    RLHF_CHECK(std::max(seq_len, prompt_len + gen_len) <= n, model, ": sequences longer than n_positions (", n, ")");
+  }
+}
+
+json BenchConfig::to_json() const {
+  return {{"task", task}, {"model", model}, {"batch", batch}, {"prompt_len", prompt_len}, {"gen_len", gen_len},
+          {"seq_len", seq_len}, {"steps", steps}, {"seed", seed}, {"threads", threads},
+          {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs},
+          {"sft_loss", sft_loss}, {"max_grad_norm", max_grad_norm}, {"trl_metrics", trl_metrics},
+          {"device", device}, {"dtype", dtype}};
+}
+
+json model_config_json(const std::string& name, bool classifier) {
+  json j;
+  if (name == "gpt2-tiny" || name == "gpt2-small") {
+    const bool tiny = name == "gpt2-tiny";
+    j = {{"architectures", {classifier ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"}},
+         {"model_type", "gpt2"},
+         {"n_layer", tiny ? 4 : 12},
+         {"n_embd", tiny ? 256 : 768},
+         {"n_head", tiny ? 4 : 12},
+         {"vocab_size", tiny ? 8192 : 50257},
+         {"n_positions", tiny ? 512 : 1024},
+         {"layer_norm_epsilon", 1e-5},
+         {"activation_function", "gelu_new"}};
+  } else if (name == "llama-tiny") {
+    j = {{"architectures", {classifier ? "LlamaForSequenceClassification" : "LlamaForCausalLM"}},
+         {"model_type", "llama"},
+         {"num_hidden_layers", 4},
+         {"hidden_size", 256},
+         {"num_attention_heads", 8},
+         {"num_key_value_heads", 2},
+         {"intermediate_size", 688},
+         {"vocab_size", 8192},
+         {"rope_theta", 10000.0},
+         {"rms_norm_eps", 1e-6},
+         {"hidden_act", "silu"},
+         {"tie_word_embeddings", false}};
+  } else if (name == "qwen2-0.5b") {  // gpu_baseline.py's "qwen2.5-0.5B-shape"
+    j = {{"architectures", {classifier ? "Qwen2ForSequenceClassification" : "Qwen2ForCausalLM"}},
+         {"model_type", "qwen2"},
+         {"num_hidden_layers", 24},
+         {"hidden_size", 896},
+         {"num_attention_heads", 14},
+         {"num_key_value_heads", 2},
+         {"intermediate_size", 4864},
+         {"vocab_size", 151936},
+         {"max_position_embeddings", 4096},
+         {"rope_theta", 1000000.0},
+         {"rms_norm_eps", 1e-6},
+         {"hidden_act", "silu"},
+         {"tie_word_embeddings", true}};
+  } else {
+    fail("--model must be gpt2-tiny, gpt2-small, llama-tiny or qwen2-0.5b, not \"", name, "\"");
+  }
+  if (classifier) j["num_labels"] = 1;
+  return j;
+}
+
+double matmul_peak_gflops(int64_t n, const std::string& dtype, const std::string& device, int reps) {
+  torch::NoGradGuard ng;
+  const auto dt = dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  auto opts = torch::TensorOptions().dtype(dt).device(device);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  auto c = torch::matmul(a, b);  // warm-up
+  (void)c.sum().item<double>();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    auto t = Clock::now();
+    c = torch::matmul(a, b);
+    (void)c[0][0].item<double>();
+    best = std::min(best, seconds_since(t));
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+json run_bench(const BenchConfig& cfg_in) {
+  BenchConfig c = cfg_in;
+  if (c.seq_len <= 0) c.seq_len = c.prompt_len + c.gen_len;
+  c.validate();
+  const torch::Device device(c.device);
+  const auto V = parse_model_config(model_config_json(c.model, false), c.model).vocab_size;
+  (void)V;
+
+  json res = {{"impl", "rlhf-libtorch"}, {"torch", TORCH_VERSION}, {"task", c.task},   {"model", c.model},
+              {"threads", c.threads},     {"seed", c.seed},          {"device", c.device}, {"dtype", c.dtype}};
+  const char* omp = std::getenv("OMP_WAIT_POLICY");
+  const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
+  res["env"] = {{"OPENBLAS_NUM_THREADS", blas ? json(blas) : json(nullptr)},
+                {"OMP_WAIT_POLICY", omp ? json(omp) : json(nullptr)}};
+  // What the process really runs with (set_threads sets OpenBLAS's pool through its API, not the environment).
+  using GetFn = int (*)();
+  if (auto fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+    res["openblas_threads"] = fn();
+  res["torch_threads"] = torch::get_num_threads();
+
+  std::vector<double> step_times;
+  int64_t tokens = 0;
+  double loss = std::nan(""), rollout_s = 0, scoring_s = 0, train_s = 0;
+  int64_t params = 0, checksum = 0;
+  auto gen = at::detail::createCPUGenerator(c.seed + 1);  // tokens and sampling, as the peer's manual_seed(seed+1)
+
+  if (c.task == "sft" || c.task == "rm") {
+    auto s = make_train_state(c, c.task == "rm", device);
+    params = count_params(*s.model);
+    auto step = [&] { return c.task == "sft" ? sft_step(c, s, gen, device) : rm_step(c, s, gen, device); };
+    step();  // warm-up
+    for (int64_t i = 0; i < c.steps; ++i) {
+      auto t = Clock::now();
+      auto r = step();
+      step_times.push_back(seconds_since(t));
+      tokens += r.tokens;
+      loss = r.loss;
+    }
+  } else if (c.task == "generate") {
+    auto model = make_model(c, false, c.seed, device);
+    if (c.dtype == "bf16") model->to(torch::kBFloat16);
+    params = count_params(*model);
+    generate_step(c, *model, gen, device);  // warm-up
+    for (int64_t i = 0; i < c.steps; ++i) {
+      auto t = Clock::now();
+      auto r = generate_step(c, *model, gen, device);
+      step_times.push_back(seconds_since(t));
+      tokens += r.tokens;
+      checksum += r.checksum;
+    }
+  } else {
+    // policy and its frozen copy π_ref; the reward model and the critic starting as its copy (TRL's ppo.py
+    // loads both from reward_model_path).
+    RLModels m;
+    m.policy = make_model(c, false, c.seed, device);
+    m.ref = make_model(c, false, c.seed, device);
+    m.reward = make_model(c, true, c.seed + 7, device);
+    m.critic = make_model(c, true, c.seed + 7, device);
+    params = count_params(*m.policy);
+    RLData data;
+    auto prompts = rand_tokens(m.policy->config().vocab_size, c.batch, c.prompt_len, gen, torch::kCPU);
+    for (int64_t b = 0; b < c.batch; ++b) {
+      auto row = prompts[b].contiguous();
+      data.prompts.push_back({json(nullptr), {row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + c.prompt_len}});
+    }
+    data.stop_ids = {kEos};
+    data.pad_id = kPad;
+    // One rl_train run of 1 + steps iterations; the first is the warm-up. Each iteration's wall time runs from
+    // the previous iteration's end (its on_iteration call) to its own, so it includes everything rl_train does.
+    auto last = Clock::now();
+    int64_t done = 0;
+    RLHooks hooks;
+    hooks.on_iteration = [&](int64_t it, const train::Metrics& met) {
+      const double wall = seconds_since(last);
+      last = Clock::now();
+      if (it > 1) {
+        step_times.push_back(wall);
+        tokens += c.batch * (c.prompt_len + c.gen_len);
+        for (const auto& [k, v] : met) {
+          if (k == "rollout_s") rollout_s += v;
+          if (k == "scoring_s") scoring_s += v;
+          if (k == "train_s") train_s += v;
+          if (k == "policy_loss") loss = v;
+        }
+      } else {
+        last = Clock::now();
+      }
+      ++done;
+    };
+    rl_train(ppo_config(c, 1 + c.steps), m, data, hooks);
+    RLHF_CHECK(done == 1 + c.steps, "bench: rl_train ran ", done, " iterations, expected ", 1 + c.steps);
+  }
+
+  double wall = 0;
+  for (double t : step_times) wall += t;
+  res["params"] = params;
+  res["batch"] = c.batch;
+  res["steps"] = c.steps;
+  if (c.task == "sft" || c.task == "rm") {
+    res["seq_len"] = c.seq_len;
+    res["max_grad_norm"] = c.max_grad_norm;
+    res["trl_metrics"] = c.trl_metrics;
+    if (c.task == "sft") res["sft_loss"] = c.sft_loss;
+  } else {
+    res["prompt_len"] = c.prompt_len;
+    res["gen_len"] = c.gen_len;
+    res["temperature"] = c.temperature;
+  }
+  static const std::map<std::string, std::string> kTokensAre = {
+      {"sft", "B*T"}, {"rm", "2*B*T (chosen+rejected)"}, {"generate", "new tokens"}, {"ppo", "B*(P+G) per iteration"}};
+  res["tokens"] = tokens;
+  res["tokens_are"] = kTokensAre.at(c.task);
+  res["wall_s"] = round4(wall);
+  res["step_s"] = round4(wall / c.steps);
+  res["tokens_per_s"] = round1(tokens / wall);
+  res["step_s_min"] = round4(*std::min_element(step_times.begin(), step_times.end()));
+  res["step_s_median"] = round4(median(step_times));
+  res["loss"] = std::isnan(loss) ? json(nullptr) : json(loss);
+  if (c.task == "generate") res["output_checksum"] = checksum;
+  if (c.task == "ppo") {
+    res["mini_batches"] = c.mini_batches;
+    res["ppo_epochs"] = c.ppo_epochs;
+    res["iter_s"] = round4(wall / c.steps);
+    res["rollout_s"] = round4(rollout_s / c.steps);
+    res["scoring_s"] = round4(scoring_s / c.steps);
+    res["train_s"] = round4(train_s / c.steps);
+    res["rollout_new_tokens_per_s"] = round1(c.steps * c.batch * c.gen_len / rollout_s);
+  }
+  if (c.task == "sft") {
+    // nanoGPT's estimate: 6N flops per token for the matmuls (N without the position table; a tied embedding
+    // counts once, as the LM head's matmul) + 12·L·C·T for attention, × 3 for forward + backward folded in.
+    auto mc = parse_model_config(model_config_json(c.model, false), c.model);
+    const double N = static_cast<double>(params) - (mc.family == "gpt2" ? mc.max_position * mc.hidden_size : 0);
+    const double per_token = 6.0 * N + 12.0 * mc.num_layers * mc.hidden_size * c.seq_len;
+    res["flops_per_token"] = per_token;
+    res["model_gflops_per_s"] = round1(per_token * tokens / wall / 1e9);
+  }
+  res["peak_rss_mb"] = round1(peak_rss_mb());
+  return res;
+}
+
+}  // namespace rlhf::bench

@@ -1,0 +1,50 @@
+// `rlhf bench`: the RLHF workload timed on random weights and tokens, with the same model shapes, flags,
+// defaults and JSON keys as the PyTorch peer ../shared/bench/torch_ref.py, so that the two can be compared
+// line by line (bench/compare.sh prints the ratios).
+//
+//   sft       one step: logits = π(x) (B,T,V); L = −mean_{t<T−1} log p(x_{t+1}|x_{≤t}); backward; clip 1.0; AdamW
+//   rm        one step: r = RM([chosen; rejected]) at the last token (2B,); L = −mean log σ(r_c − r_r); backward...
+//   generate  B prompts of P tokens, G new tokens sampled at temperature τ (KV cache), EOS = 1, pad = 0
+//   ppo       one whole PPO iteration of rl_train (rollout, scoring with π_ref + critic + RM, E epochs × M
+//             minibatches), PPOConfig set to the peer's TRL defaults (see bench.cpp)
+// tokens: sft B·T, rm 2·B·T, generate new tokens (B × generated length), ppo B·(P+G) per iteration.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace rlhf::bench {
+
+struct BenchConfig {
+  std::string task = "sft";         // sft | rm | generate | ppo
+  std::string model = "gpt2-tiny";  // gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b (the GPU baseline's shape)
+  int64_t batch = 8;                // B
+  int64_t prompt_len = 64;          // P
+  int64_t gen_len = 64;             // G
+  int64_t seq_len = 0;              // sft/rm T (0: P + G)
+  int64_t steps = 3;                // timed steps (ppo: iterations) after one warm-up
+  uint64_t seed = 0;
+  int threads = 2;                  // the peer's default; set by the command (0 on the command line = 2)
+  double temperature = 0.7;         // PPOConfig default
+  int64_t mini_batches = 1;         // PPOConfig num_mini_batches
+  int64_t ppo_epochs = 4;           // PPOConfig num_ppo_epochs
+  std::string sft_loss = "nll";     // nll (the peer's chunked_nll is not implemented here)
+  double max_grad_norm = 1.0;       // sft/rm clipping as HF Trainer; 0 = off
+  bool trl_metrics = false;         // sft: TRL's no-grad entropy + accuracy logging
+  std::string device = "cpu";       // cpu | cuda
+  std::string dtype = "fp32";       // fp32 | bf16 (sft/rm: autocast, fp32 master weights; generate: bf16 weights)
+
+  void validate() const;  // throws with the allowed values
+  nlohmann::json to_json() const;
+};
+
+// The config.json of a named benchmark model (causal LM, or the *ForSequenceClassification with 1 label).
+nlohmann::json model_config_json(const std::string& name, bool classifier);
+
+// Runs the benchmark and returns the result line (the peer's keys plus peak_rss_mb, device, dtype).
+nlohmann::json run_bench(const BenchConfig& cfg);
+
+// A large float32 (or bf16) matrix multiply through libtorch: the machine's matmul peak in GFLOP/s, for MFU.
+double matmul_peak_gflops(int64_t n, const std::string& dtype, const std::string& device, int reps);
+
+}  // namespace rlhf::bench
