@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -199,4 +200,19 @@ TEST(TrainCli, BadDataNamesFileLineField) {
                            &out),
             1);
   EXPECT_NE(out.find(tmp / "long.jsonl" + ":1: sequence of"), std::string::npos) << out;
+}
+
+TEST(TrainCli, SftBf16Autocast) {
+  test::TempDir tmp;
+  write_lines(tmp / "sft.jsonl", sft_lines());
+  std::string out;
+  ASSERT_EQ(test::run_rlhf("sft --model " + kModel + " --data " + tmp / "sft.jsonl" + " --out " + tmp / "a" +
+                               " --eval-fraction 0.2 --batch-size 4 --max-steps 3 --lr 1e-3 --dtype bf16 --device cpu",
+                           &out),
+            0)
+      << out;
+  auto r = result_of(out);
+  EXPECT_TRUE(std::isfinite(r["train"]["loss"].get<double>())) << out;
+  EXPECT_TRUE(std::isfinite(r["eval"]["loss"].get<double>())) << out;
+  EXPECT_EQ(load_model(tmp / "a")->config().dtype, "float32");  // weights stay fp32
 }

@@ -118,13 +118,25 @@ TEST(TrainLogprobs, FusedMatchesReferenceAndGradients) {
   auto loss = f(logits);
   loss.backward();
   auto g = logits.grad();
-  torch::NoGradGuard ng;
-  for (int k = 0; k < 5; ++k) {
-    auto e = torch::zeros_like(logits);
-    auto flat = e.view({-1});
-    flat[k * 13 % flat.numel()] = 1e-6;
-    const double fd = (f(logits + e) - f(logits - e)).item<double>() / 2e-6;
-    EXPECT_NEAR(fd, (g * e).sum().item<double>() / 1e-6, 1e-6);
+  {
+    torch::NoGradGuard ng;
+    for (int k = 0; k < 5; ++k) {
+      auto e = torch::zeros_like(logits);
+      auto flat = e.view({-1});
+      flat[k * 13 % flat.numel()] = 1e-6;
+      const double fd = (f(logits + e) - f(logits - e)).item<double>() / 2e-6;
+      EXPECT_NEAR(fd, (g * e).sum().item<double>() / 1e-6, 1e-6);
+    }
+  }
+  // token_logprobs' own gradient equals the log_softmax reference's.
+  {
+    torch::manual_seed(2);
+    auto z1 = torch::randn({2, 4, 9}).requires_grad_(true), z2 = z1.detach().clone().requires_grad_(true);
+    auto y = torch::randint(0, 9, {2, 4}, torch::kInt64);
+    auto w = torch::randn({2, 4});
+    (token_logprobs(z1, y, 0.7) * w).sum().backward();
+    (token_logprobs_reference(z2, y, 0.7) * w).sum().backward();
+    EXPECT_LT((z1.grad() - z2.grad()).abs().max().item<double>(), 1e-6);
   }
   // sequence_logprobs: causal alignment and mask.
   auto ids = torch::tensor({{3, 4, 5}}, torch::kInt64);

@@ -1,5 +1,6 @@
 #include "train/loop.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -20,6 +21,32 @@ std::vector<NamedParam> named_params(TransformerLM& model, const std::string& pr
 }
 
 namespace {
+// Autocast to bfloat16 for the scope (thread-local state, restored on exit).
+class AutocastScope {
+ public:
+  AutocastScope(bool on, bool cuda) : on_(on), cuda_(cuda) {
+    if (!on_) return;
+    if (cuda_) {
+      prev_ = at::autocast::is_enabled();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      prev_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    if (cuda_) at::autocast::set_enabled(prev_);
+    else at::autocast::set_cpu_enabled(prev_);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_, cuda_, prev_ = false;
+};
+
 std::string step_dir(const std::string& out, int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%06ld", static_cast<long>(step));
@@ -31,8 +58,12 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
                         const LossFn& loss_fn, const EvalFn& eval_fn) {
   RLHF_CHECK(opts.grad_accum >= 1, "--grad-accum must be >= 1, got ", opts.grad_accum);
   RLHF_CHECK(opts.epochs >= 1 || opts.max_steps > 0, "--epochs must be >= 1, got ", opts.epochs);
+  RLHF_CHECK(opts.autocast == "fp32" || opts.autocast == "bf16", "--dtype: \"", opts.autocast,
+             "\" is not one of fp32, bf16");
   fs::create_directories(opts.out);
   model.train();
+  const bool autocast = opts.autocast == "bf16";
+  const bool on_cuda = model.parameters().at(0).device().is_cuda();
 
   // Steps: one per grad_accum micro-batches; the schedule spans the whole run.
   const int64_t batches_per_epoch = static_cast<int64_t>(batches_fn(0).size());
@@ -68,6 +99,7 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     Metrics m;
     {
       torch::NoGradGuard ng;
+      AutocastScope ac(autocast, on_cuda);
       m = eval_fn();
     }
     model.train();
@@ -88,7 +120,12 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     // Only whole accumulation groups: a trailing partial group is dropped (same on resume).
     const int64_t usable = static_cast<int64_t>(batches.size()) / opts.grad_accum * opts.grad_accum;
     for (int64_t bi = first; bi < usable; ++bi) {
-      auto [loss, m] = loss_fn(batches[bi]);
+      torch::Tensor loss;
+      Metrics m;
+      {
+        AutocastScope ac(autocast, on_cuda);  // forward only; backward outside, as torch.autocast advises
+        std::tie(loss, m) = loss_fn(batches[bi]);
+      }
       RLHF_CHECK(std::isfinite(loss.item<double>()), "loss is not finite at step ", st.step + 1, " (", format_metrics(m),
                  "); try a lower --lr");
       (loss / static_cast<double>(opts.grad_accum)).backward();

@@ -35,6 +35,9 @@ struct LoopOptions {
   uint64_t seed = 0;               // batch order
   std::map<std::string, nlohmann::json> json_files;  // written into every checkpoint (config, format)
   std::string label = "train";
+  // "fp32", or "bf16": forward passes (loss_fn, eval_fn) under autocast to bfloat16 on the model's device (CPU or
+  // CUDA); weights, gradients, optimizer state and the log-prob/loss math stay float32.
+  std::string autocast = "fp32";
 };
 
 // Given the epoch, its batches (lists of example indices); must be deterministic in the epoch.

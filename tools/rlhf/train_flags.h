@@ -40,7 +40,7 @@ struct TrainFlags {
   std::string overlong = "truncate"; // truncate | drop | error
   bool skip_bad_lines = false;
   bool chat = false;                 // format string prompts with the chat template
-  std::string dtype = "fp32";        // fp32 (bf16 autocast: not yet)
+  std::string dtype = "fp32";        // fp32 | bf16 (autocast of the forward passes; weights stay fp32)
 
   void add(CLI::App& app) {
     app.add_option("--model", model, "starting model folder")->required();
@@ -68,7 +68,7 @@ struct TrainFlags {
     app.add_option("--overlong", overlong, "truncate | drop | error for longer sequences")->capture_default_str();
     app.add_flag("--skip-bad-lines", skip_bad_lines, "skip and count malformed lines instead of stopping");
     app.add_flag("--chat", chat, "format string prompts with the tokenizer's chat template");
-    app.add_option("--dtype", dtype, "fp32")->capture_default_str();
+    app.add_option("--dtype", dtype, "fp32 | bf16 (autocast)")->capture_default_str();
   }
 
   void validate() const {
@@ -80,7 +80,7 @@ struct TrainFlags {
     RLHF_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got ", weight_decay);
     RLHF_CHECK(adam_eps > 0, "--adam-eps must be > 0, got ", adam_eps);
     RLHF_CHECK(eval_fraction >= 0 && eval_fraction < 1, "--eval-fraction must be in [0, 1), got ", eval_fraction);
-    RLHF_CHECK(dtype == "fp32", "--dtype: only fp32 is supported for training so far, got \"", dtype, "\"");
+    RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not one of fp32, bf16");
     data_options().validate();
     schedule().validate();
   }
@@ -129,6 +129,7 @@ struct TrainFlags {
     l.log_every = log_every;
     l.seed = seed;
     l.label = label;
+    l.autocast = dtype;
     l.json_files = {{"train_config.json", config}, {"rlhf_format.json", format}};
     return l;
   }
