@@ -6,6 +6,8 @@
 #   bench/compare.sh                           # the default cases below, 3 repetitions, 2 threads
 #   bench/compare.sh -r 5 -t 2 "sft gpt2-tiny" "generate llama-tiny --batch 16"
 # Options: -r REPS  -t THREADS  -b RLHF_BINARY  -p PEER_SCRIPT  -l LOG (JSONL of every run)
+#          -e VAR=VALUE: environment for the peer only (e.g. -e OPENBLAS_CORETYPE=SkylakeX, the OpenBLAS kernels that
+#          `rlhf` selects itself on CPUs OpenBLAS does not recognise; see src/common/runtime.cpp)
 # A case is "TASK MODEL [flags passed to both]". Peak memory is the process's max RSS from /usr/bin/time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,14 +17,16 @@ threads=2
 rlhf_bin=${RLHF_BIN:-$root/build-bench/rlhf}
 peer=${PEER:-$root/../shared/bench/torch_ref.py}
 log=${LOG:-/tmp/rlhf-compare-$$.jsonl}
-while getopts "r:t:b:p:l:h" o; do
+peer_env=()
+while getopts "r:t:b:p:l:e:h" o; do
   case $o in
     r) reps=$OPTARG ;;
     t) threads=$OPTARG ;;
     b) rlhf_bin=$OPTARG ;;
     p) peer=$OPTARG ;;
     l) log=$OPTARG ;;
-    *) sed -n '2,9p' "$0"; exit 2 ;;
+    e) peer_env+=("$OPTARG") ;;
+    *) sed -n '2,11p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -47,7 +51,7 @@ run() {
   if [ "$impl" = ours ]; then
     /usr/bin/time -f "%M" -o "$tmp.rss" "$rlhf_bin" bench "${args[@]}" > "$tmp"
   else
-    /usr/bin/time -f "%M" -o "$tmp.rss" /usr/bin/python3 "$peer" "${args[@]}" > "$tmp"
+    /usr/bin/time -f "%M" -o "$tmp.rss" env "${peer_env[@]}" /usr/bin/python3 "$peer" "${args[@]}" > "$tmp"
   fi
   rss=$(tail -1 "$tmp.rss")
   /usr/bin/python3 - "$tmp" "$impl" "$rss" "$load" "$2" >> "$log" <<'EOF'
@@ -60,7 +64,7 @@ EOF
   rm -f "$tmp" "$tmp.rss"
 }
 
-echo "# $(date -u +%FT%TZ) $(hostname) threads=$threads reps=$reps nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "# $(date -u +%FT%TZ) $(hostname) threads=$threads reps=$reps peer_env=${peer_env[*]:-} nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for c in "${cases[@]}"; do
   for ((i = 0; i < reps; i++)); do
     if ((i % 2 == 0)); then run ours "$c"; run peer "$c"; else run peer "$c"; run ours "$c"; fi

@@ -109,7 +109,17 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   auto out = at::scaled_dot_product_attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), bias);
   return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
 #else
-  return attention_reference(q, k, v, bias);
+  // Grouped-query attention without repeat_kv's copies of the keys and values (the whole cache, every layer and
+  // decode step): the n_rep query heads that share kv head g (heads g·n_rep … g·n_rep + n_rep − 1) are stacked as
+  // the rows of one matrix, (B, Hkv, n_rep·T, D) · (B, Hkv, D, S). Otherwise the reference's ops in its order.
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t Hkv = k.size(1), S = k.size(2), n_rep = H / Hkv;
+  if (n_rep == 1) return attention_reference(q, k, v, bias);
+  auto qg = q.reshape({B, Hkv, n_rep * T, D});
+  auto scores = torch::matmul(qg, k.transpose(-2, -1)).view({B, H, T, S}) / std::sqrt(static_cast<double>(D)) + bias;
+  auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
+  auto out = torch::matmul(probs.view({B, Hkv, n_rep * T, S}), v);  // (B, Hkv, n_rep·T, D)
+  return out.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
 #endif
 }
 

@@ -15,13 +15,42 @@ void check_shapes(const torch::Tensor& logits, const torch::Tensor& tokens) {
 }
 }  // namespace
 
+namespace {
+// logp = gather(z, y) − logsumexp(z) with a fused backward. Autograd's own backward of the two ops allocates and
+// sweeps the (B,T,V) tensor five times (exp(z − lse) in three temporaries, a zero tensor for the gather's
+// scatter, their sum); this one does it in one buffer:  ∂L/∂z = −g·exp(z − lse) + g·onehot(y).
+// Same operations in the same order as autograd's (logsumexp_backward is grad·exp(self − result), and the
+// one-hot part is added last), so the gradients are the same bits as before.
+struct GatherMinusLogsumexp : public torch::autograd::Function<GatherMinusLogsumexp> {
+  // z: (B,T,V) float32, idx: (B,T,1) int64 -> (B,T)
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
+                               const torch::Tensor& idx) {
+    auto lse = torch::logsumexp(z, /*dim=*/-1);  // (B,T)
+    ctx->save_for_backward({z, idx, lse});
+    return z.gather(/*dim=*/-1, idx).squeeze(-1) - lse;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &z = saved[0], &idx = saved[1], &lse = saved[2];
+    auto g = grad_out[0].unsqueeze(-1);                          // (B,T,1)
+    auto gz = (z - lse.unsqueeze(-1)).exp_().mul_(g.neg());      // −g·softmax(z)
+    gz.scatter_add_(/*dim=*/-1, idx, g);                         // + g at the picked token
+    return {gz, torch::Tensor()};
+  }
+};
+}  // namespace
+
 torch::Tensor token_logprobs(const torch::Tensor& logits, const torch::Tensor& tokens, double temperature) {
   check_shapes(logits, tokens);
   RLHF_CHECK(temperature > 0, "token_logprobs: temperature must be > 0, got ", temperature);
   auto z = logits.to(torch::kFloat32);
   if (temperature != 1.0) z = z / temperature;
-  auto picked = z.gather(/*dim=*/-1, tokens.unsqueeze(-1)).squeeze(-1);  // (B,T)
-  return picked - torch::logsumexp(z, /*dim=*/-1);
+  if (!z.requires_grad()) {  // no graph to build: the plain ops
+    auto picked = z.gather(/*dim=*/-1, tokens.unsqueeze(-1)).squeeze(-1);  // (B,T)
+    return picked - torch::logsumexp(z, /*dim=*/-1);
+  }
+  return GatherMinusLogsumexp::apply(z, tokens.unsqueeze(-1));
 }
 
 torch::Tensor token_logprobs_reference(const torch::Tensor& logits, const torch::Tensor& tokens,
