@@ -17,7 +17,7 @@ void DataOptions::validate() const {
 
 std::string DataReport::summary() const {
   return cat(lines, " examples, ", truncated, " truncated, ", dropped, " dropped (overlong), ", skipped,
-             " bad lines skipped");
+             " bad lines skipped", all_tied ? cat(", ", all_tied, " rankings skipped (all responses tied)") : "");
 }
 
 namespace {
@@ -151,7 +151,7 @@ PreferenceGroup encode_preference_line(const json& j, const Formatter& f) {
           g.pairs.push_back({a, b});
           g.margins.push_back(0.0);
         }
-    RLHF_CHECK(!g.pairs.empty(), "fields \"ranking\"/\"ranks\": no preference pair (all tied?)");
+    // All tied: a valid ranking that carries no preference; load_preference_data counts and skips it.
     return g;
   }
   const auto& c = train::field(j, "chosen", "a string or a list of messages");
@@ -200,7 +200,8 @@ std::vector<T> load(const std::string& path, const DataOptions& o, DataReport* r
   auto rep = train::read_jsonl(path, jo, [&](const json& j, int64_t line) {
     T x = parse(j, line);
     if (fit_one(x, r)) out.push_back(std::move(x));
-    else ++r.dropped;
+    else if (!r.no_pairs_flag) ++r.dropped;
+    r.no_pairs_flag = false;
   });
   r.skipped = rep.skipped;
   r.lines = static_cast<int64_t>(out.size());
@@ -227,6 +228,11 @@ std::vector<PreferenceGroup> load_preference_data(const std::string& path, const
         return g;
       },
       [&](PreferenceGroup& g, DataReport& r) {
+        if (g.pairs.empty()) {  // every response tied
+          ++r.all_tied;
+          r.no_pairs_flag = true;
+          return false;
+        }
         const int64_t before = r.truncated;  // count the group once, not each response
         for (auto& s : g.responses)
           if (!fit(s, o, r)) return false;

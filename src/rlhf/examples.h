@@ -35,6 +35,8 @@ struct DataOptions {
 
 struct DataReport {
   int64_t lines = 0, skipped = 0, truncated = 0, dropped = 0;
+  int64_t all_tied = 0;        // rankings whose responses all tie: no pair, skipped
+  bool no_pairs_flag = false;  // internal: the last example was skipped as all tied
   std::string summary() const;  // "120 examples, 2 truncated, 1 dropped (overlong), 0 bad lines skipped"
 };
 

@@ -201,7 +201,7 @@ int run_demo(const DemoFlags& f) {
        ""},
       {"reward",
        {"reward", "--model", R("sft"), "--data", R("data/rankings.jsonl"), "--out", R("reward"), "--epochs",
-        std::to_string(p.rm_epochs), "--lr", "1e-3", "--skip-bad-lines", "--seed", seed, "--device", dev},
+        std::to_string(p.rm_epochs), "--lr", "1e-3", "--seed", seed, "--device", dev},
        R("reward/config.json")},
       {"ppo",
        {"ppo", "--policy", R("sft"), "--reward", R("reward"), "--prompts", R("data/prompts.jsonl"), "--out", R("ppo"),
