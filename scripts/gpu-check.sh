@@ -78,16 +78,42 @@ for m in gpt2-tiny llama-tiny qwen2-tiny; do
   d=tests/data/models/$m
   [ -f "$d/reference.safetensors" ] || continue
   timeout 60 $py - "$bin" "$d" "$dev" "$OUT" >> "$OUT/parity.txt" 2>&1 <<'EOF'
-# rlhf forward on the device vs transformers' float64 logits (left-padded batch; compare where mask = 1)
-import subprocess, sys, torch
-from safetensors.torch import load_file, save_file
+# rlhf forward on the device vs transformers' float64 logits (left-padded batch; compare where mask = 1).
+# A minimal safetensors reader/writer (8-byte header size, JSON header, raw little-endian data), so that the
+# check needs only torch.
+import json, struct, subprocess, sys, torch
+DT = {"F64": torch.float64, "F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
+      "I32": torch.int32}
+def load(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    hdr, out = json.loads(raw[8:8 + n]), {}
+    for k, v in hdr.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        buf = bytearray(raw[8 + n + a:8 + n + b])
+        out[k] = torch.frombuffer(buf, dtype=DT[v["dtype"]]).reshape(v["shape"]) if b > a else \
+            torch.empty(v["shape"], dtype=DT[v["dtype"]])
+    return out
+def save(path, tensors):
+    hdr, blobs, off = {}, [], 0
+    for k, t in tensors.items():
+        data = t.contiguous().numpy().tobytes()
+        name = {v: k2 for k2, v in DT.items()}[t.dtype]
+        hdr[k] = {"dtype": name, "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    h = json.dumps(hdr).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 bin_, d, dev, out = sys.argv[1:]
-ref = load_file(f"{d}/reference.safetensors")
-inp = {k: ref[f"left.{k}"].contiguous() for k in ("input_ids", "attention_mask", "position_ids")}
-save_file(inp, f"{out}/parity_in.safetensors")
+ref = load(f"{d}/reference.safetensors")
+inp = {k: ref[f"left.{k}"].to(torch.int64) for k in ("input_ids", "attention_mask", "position_ids")}
+save(f"{out}/parity_in.safetensors", inp)
 subprocess.run([bin_, "forward", "--model", d, "--input", f"{out}/parity_in.safetensors", "--output",
                 f"{out}/parity_out.safetensors", "--device", dev], check=True)
-got = load_file(f"{out}/parity_out.safetensors")["logits"].double()
+got = load(f"{out}/parity_out.safetensors")["logits"].double()
 m = inp["attention_mask"].bool()
 diff = (got - ref["left.logits"].double())[m].abs().max().item()
 print(f"{d} on {dev}: max |logits - transformers float64| = {diff:.2e} ({'ok' if diff < 1e-3 else 'FAIL'})")
