@@ -64,9 +64,13 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     ::close(fd);
     fail(path, ": file is ", size, " bytes, too short for a safetensors header (truncated?)");
   }
-  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Private, copy-on-write mapping: tensors may view it directly (zero-copy loading) and be trained in place;
+  // writes never reach the file.
+  void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
   RLHF_CHECK(addr != MAP_FAILED, path, ": mmap failed (", std::strerror(errno), ")");
+  // Start reading the whole file ahead (tensors are touched front to back); page faults then find it cached.
+  ::madvise(addr, size, MADV_WILLNEED);
   mapping_ = std::shared_ptr<void>(addr, [size](void* p) { ::munmap(p, size); });
   const auto* bytes = static_cast<const uint8_t*>(addr);
 
@@ -143,7 +147,7 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
     return t;
   }
   auto keep = mapping_;
-  // The mapping is read-only (MAP_PRIVATE, PROT_READ): callers must not write into these tensors.
+  // Copy-on-write pages (MAP_PRIVATE): writing into the tensor changes this process's copy, never the file.
   return torch::from_blob(const_cast<uint8_t*>(ptr), info.shape, [keep](void*) {}, options);
 }
 

@@ -4,7 +4,7 @@
 // {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]} (offsets relative to the data section) and
 // may hold "__metadata__": {str: str}.
 //
-// Reading memory-maps the file; tensors view the mapping (no copy) and keep it alive.
+// Reading memory-maps the file (private, copy-on-write); tensors view the mapping (no copy) and keep it alive.
 // Writing goes to a temporary name in the same folder, then rename(): a crash never leaves a half-written file.
 #pragma once
 #include <torch/types.h>

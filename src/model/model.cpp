@@ -159,7 +159,13 @@ std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOpti
       const auto& src = it->second;
       RLHF_CHECK(src.sizes() == w.tensor.sizes(), source[w.name], ": tensor \"", w.name, "\" has shape ", src.sizes(),
                  " but config.json implies ", w.tensor.sizes());
-      w.tensor.copy_(src);
+      if (src.scalar_type() == w.tensor.scalar_type() && options.device.is_cpu() && src.is_contiguous()) {
+        // Zero-copy: the parameter views the (copy-on-write) mapping; pages are read when first touched, so
+        // loading costs what reading the file costs.
+        w.tensor.set_data(src);
+      } else {
+        w.tensor.copy_(src);
+      }
       model->saved_dtypes[w.name] = src.scalar_type();
       used.insert(w.name);
     }
