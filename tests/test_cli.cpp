@@ -118,3 +118,21 @@ TEST(Cli, TokenizeDetokenizeChatTemplate) {
   EXPECT_NE(test::run_rlhf("tokenize --tokenizer " + tmp / "nowhere" + " --text x", &out), 0);
   EXPECT_NE(out.find("nowhere"), std::string::npos) << out;
 }
+
+TEST(Cli, InitAndInspect) {
+  test::TempDir tmp;
+  std::string out;
+  ASSERT_EQ(test::run_rlhf("init --config " + test::data("models/llama-tiny/config.json") + " --out " + tmp / "m" +
+                               " --tokenizer " + test::data("tokenizers/gpt2") + " --seed 3",
+                           &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_rlhf("inspect --device cpu --model " + tmp / "m", &out), 0) << out;
+  auto info = json::parse(out);
+  // llama-tiny by hand: embed 512·64 + lm_head 512·64 + 2 layers·(q 64·64 + k 32·64 + v 32·64 + o 64·64 +
+  // gate/up/down 3·128·64 + 2 norms·64) + final norm 64
+  const int64_t per_layer = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 128 * 64 + 2 * 64;
+  EXPECT_EQ(info["parameters"].get<int64_t>(), 2 * 512 * 64 + 2 * per_layer + 64);
+  EXPECT_EQ(info["architecture"], "LlamaForCausalLM");
+  EXPECT_TRUE(std::filesystem::exists(tmp / "m/tokenizer.json"));
+}
