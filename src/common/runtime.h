@@ -15,6 +15,8 @@ void set_threads(int threads);
 
 // Before main does anything: if OMP_WAIT_POLICY is unset, set it to PASSIVE and re-exec, because libgomp reads
 // it when it loads (before main). Spinning OpenMP workers made small models 3-4x slower on 2 cores.
+// Likewise OPENBLAS_CORETYPE, when unset and OpenBLAS fell back to its generic Prescott/Core2 kernels on a CPU
+// with AVX-512 (SkylakeX) or AVX2 (Haswell): a value the user set always wins.
 void ensure_passive_openmp(int argc, char** argv);
 
 }  // namespace rlhf
