@@ -494,7 +494,7 @@ void section_eval(Page& p, const fs::path& run) {
     o << ", on " << format_number(j["eval_prompts"].get<double>(), 6) << " prompts";
   if (j.contains("seed") && j["seed"].is_number()) o << " (seed " << format_number(j["seed"].get<double>(), 12) << ")";
   o << ". Best value per ↑ column highlighted.</p>";
-  o << "<table class=\"eval\"><thead><tr><th>policy</th>";
+  o << "<div class=\"tablewrap\"><table class=\"eval\"><thead><tr><th>policy</th>";
   for (const auto& c : kEvalColumns) o << "<th>" << c.header << "</th>";
   o << "</tr></thead><tbody>";
   for (const auto& [k, name] : rows) {
@@ -510,7 +510,7 @@ void section_eval(Page& p, const fs::path& run) {
     }
     o << "</tr>";
   }
-  o << "</tbody></table></section>";
+  o << "</tbody></table></div></section>";
 
   // Headlines: PPO against SFT.
   if (values.count("ppo")) {
@@ -662,7 +662,7 @@ void section_samples(Page& p, const fs::path& run) {
   constexpr size_t kMaxSamples = 16;  // enough to get a feel; the file has them all
   if (rows.size() > kMaxSamples)
     o << "<p class=\"note\">The first " << kMaxSamples << " of " << rows.size() << " samples.</p>";
-  o << "<table class=\"samples\"><thead><tr><th>prompt</th><th>SFT</th><th>PPO</th></tr></thead><tbody>";
+  o << "<div class=\"tablewrap\"><table class=\"samples\"><thead><tr><th>prompt</th><th>SFT</th><th>PPO</th></tr></thead><tbody>";
   for (size_t i = 0; i < std::min(rows.size(), kMaxSamples); ++i) {
     const std::string where = path.string() + ":" + std::to_string(i + 1);
     const double gs = number_field(rows[i], "sft_gold", where), gp = number_field(rows[i], "ppo_gold", where);
@@ -676,7 +676,7 @@ void section_samples(Page& p, const fs::path& run) {
       << answer(string_field(rows[i], "sft", where), gs, gp) << answer(string_field(rows[i], "ppo", where), gp, gs)
       << "</tr>";
   }
-  o << "</tbody></table></section>";
+  o << "</tbody></table></div></section>";
 }
 
 std::string format_seconds(double s) {
@@ -699,7 +699,7 @@ void section_stages(Page& p, const fs::path& run) {
   RLHF_CHECK(j.is_array(), path.string(), ": expected an array [{\"stage\", \"seconds\", \"command\"}, ...], got ",
              j.type_name());
   double total = 0;
-  o << "<table class=\"stages\"><thead><tr><th>stage</th><th>time</th><th>command</th></tr></thead><tbody>";
+  o << "<div class=\"tablewrap\"><table class=\"stages\"><thead><tr><th>stage</th><th>time</th><th>command</th></tr></thead><tbody>";
   for (size_t i = 0; i < j.size(); ++i) {
     const std::string where = path.string() + ": element " + std::to_string(i);
     RLHF_CHECK(j[i].is_object(), where, ": expected an object, got ", j[i].type_name());
@@ -709,7 +709,7 @@ void section_stages(Page& p, const fs::path& run) {
       << "</td><td><code>" << escape(string_field(j[i], "command", where)) << "</code></td></tr>";
   }
   o << "<tr class=\"total\"><td>total</td><td class=\"num\">" << format_seconds(total) << "</td><td></td></tr>";
-  o << "</tbody></table></section>";
+  o << "</tbody></table></div></section>";
   p.cards.push_back({format_seconds(total), "total time for " + std::to_string(j.size()) + " stages"});
 }
 
@@ -733,6 +733,7 @@ h2 { font-size: 19px; margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 1
 .wide { max-width: 820px; }
 figure { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 6px; }
 svg.chart { display: block; width: 100%; height: auto; font-family: inherit; }
+.tablewrap { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; background: var(--card); border: 1px solid var(--line); font-variant-numeric: tabular-nums; }
 th, td { padding: 7px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 thead th { background: #f3f4f6; font-size: 13px; color: #374151; }
