@@ -1,0 +1,25 @@
+# Sourced by the browser tests' run*.sh: resolves RLHF_BIN and OUT_DIR, installs Debian's Chromium and
+# playwright-core (from package-lock.json) when missing, and leaves the shell in tests/browser.
+# Needs: $here (this folder) and $name (the calling script, for messages).
+root="$(cd "$here/../.." && pwd)"
+export RLHF_BIN="${RLHF_BIN:-$root/build/rlhf}"
+if [ ! -x "$RLHF_BIN" ]; then
+  echo "$name: no rlhf binary at $RLHF_BIN (hint: build it, or set RLHF_BIN=path/to/rlhf)" >&2
+  exit 1
+fi
+RLHF_BIN="$(cd "$(dirname "$RLHF_BIN")" && pwd)/$(basename "$RLHF_BIN")"
+export OUT_DIR="${OUT_DIR:-$(dirname "$RLHF_BIN")/browser-test}"
+
+if [ ! -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y chromium
+fi
+if ! command -v node >/dev/null; then
+  echo "$name: node is not installed (hint: apt-get install -y nodejs npm)" >&2
+  exit 1
+fi
+cd "$here"
+if [ ! -d node_modules/playwright-core ]; then
+  npm ci --no-audit --no-fund
+fi
