@@ -25,14 +25,7 @@ double masked_rel_error(const torch::Tensor& a, const torch::Tensor& b, const to
   return diff.max().item<double>() / b.abs().masked_select(m).max().item<double>();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 }  // namespace
 

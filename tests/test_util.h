@@ -3,9 +3,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
+#include "common/error.h"
+
 namespace rlhf::test {
+
+// The message of the rlhf::Error that f throws ("" when it throws none).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 inline std::string data(const std::string& rel) { return std::string(RLHF_TEST_DATA) + "/" + rel; }
 
