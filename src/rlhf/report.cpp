@@ -336,8 +336,13 @@ Metrics read_metrics(const fs::path& path) {
   Metrics m;
   m.rows = rows.size();
   for (size_t r = 0; r < rows.size(); ++r) {
-    for (const auto& [k, v] : rows[r].items()) {
+    // The trainers' MetricsLog writes eval rows as {"step", "split": "eval", "loss", ...}: their series become
+    // eval_loss, ... (the step stays the shared x axis).
+    const bool eval_row = rows[r].contains("split") && rows[r]["split"] == "eval";
+    for (const auto& [key, v] : rows[r].items()) {
       if (!v.is_number() && !v.is_null()) continue;  // text fields (e.g. a phase name) are not plotted
+      const bool is_x = key == "iteration" || key == "step" || key == "epoch";
+      const std::string k = eval_row && !is_x && key.rfind("eval_", 0) != 0 ? "eval_" + key : key;
       if (!m.columns.count(k)) {
         m.keys.push_back(k);
         m.columns[k] = std::vector<double>(rows.size(), NAN);
