@@ -264,6 +264,22 @@ TEST(Report, EvalRowsWithoutAStepSitAtThePreviousStep) {
   EXPECT_NE(svg.find("stroke-dasharray=\"6 4\""), std::string::npos);  // held-out is dashed
 }
 
+TEST(Report, SplitEvalRowsBecomeHeldOutSeries) {
+  // What the trainers' MetricsLog writes: {"step", "split": "eval", "accuracy", ...}.
+  TempDir d;
+  write(d / "reward/metrics.jsonl",
+        "{\"step\": 1, \"split\": \"train\", \"loss\": 0.7, \"accuracy\": 0.5}\n"
+        "{\"step\": 2, \"split\": \"train\", \"loss\": 0.6, \"accuracy\": 0.95}\n"
+        "{\"step\": 2, \"split\": \"eval\", \"loss\": 0.65, \"accuracy\": 0.8}\n");
+  const std::string page = rlhf::render_report(d.path.string());
+  EXPECT_NE(page.find(">80%<"), std::string::npos);  // the held-out accuracy, not the last train value
+  EXPECT_NE(page.find("accuracy on held-out rankings"), std::string::npos);
+  const size_t at = page.find("aria-label=\"Reward model: accuracy\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string svg = page.substr(at, page.find("</svg>", at) - at);
+  EXPECT_NE(svg.find("stroke-dasharray=\"6 4\""), std::string::npos);  // held-out drawn apart, dashed
+}
+
 TEST(Report, MalformedFilesNameFileAndLine) {
   {
     TempDir d;
