@@ -27,18 +27,11 @@ int run_dpo(DpoOptions o) {
   rlhf::DataReport rep;
   auto groups = rlhf::load_preference_data(o.train.data, fmt, o.train.data_options(), &rep);
   std::cerr << o.train.data << ": " << rep.summary() << "\n";
-  std::vector<rlhf::dpo::DpoPair> train_set, eval_set;
-  if (!o.train.eval_data.empty()) {
-    train_set = rlhf::dpo::pairs_from_groups(groups);
-    eval_set = rlhf::dpo::pairs_from_groups(rlhf::load_preference_data(o.train.eval_data, fmt, o.train.data_options()));
-  } else {
-    auto [tr, ev] = rlhf::split_indices(static_cast<int64_t>(groups.size()), o.train.eval_fraction, o.train.seed);
-    std::vector<rlhf::PreferenceGroup> gtr, gev;
-    for (auto i : tr) gtr.push_back(groups[i]);
-    for (auto i : ev) gev.push_back(groups[i]);
-    train_set = rlhf::dpo::pairs_from_groups(gtr);
-    eval_set = rlhf::dpo::pairs_from_groups(gev);
-  }
+  auto [train_groups, eval_groups] = rlhf::cli::split_train_eval(
+      std::move(groups), o.train,
+      [&](const std::string& path) { return rlhf::load_preference_data(path, fmt, o.train.data_options()); });
+  auto train_set = rlhf::dpo::pairs_from_groups(train_groups);
+  auto eval_set = rlhf::dpo::pairs_from_groups(eval_groups);
   std::cerr << "dpo: " << train_set.size() << " train, " << eval_set.size() << " eval pairs\n";
 
   rlhf::dpo::DpoConfig cfg;

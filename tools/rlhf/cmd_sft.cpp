@@ -25,15 +25,9 @@ int run_sft(SftOptions o) {
   rlhf::DataReport rep;
   auto data = rlhf::load_sft_data(o.train.data, fmt, o.train.data_options(), &rep);
   std::cerr << o.train.data << ": " << rep.summary() << "\n";
-  std::vector<rlhf::train::TokenSeq> train_set, eval_set;
-  if (!o.train.eval_data.empty()) {
-    train_set = std::move(data);
-    eval_set = rlhf::load_sft_data(o.train.eval_data, fmt, o.train.data_options(), &rep);
-  } else {
-    auto [tr, ev] = rlhf::split_indices(static_cast<int64_t>(data.size()), o.train.eval_fraction, o.train.seed);
-    for (auto i : tr) train_set.push_back(data[i]);
-    for (auto i : ev) eval_set.push_back(data[i]);
-  }
+  auto [train_set, eval_set] = rlhf::cli::split_train_eval(std::move(data), o.train, [&](const std::string& path) {
+    return rlhf::load_sft_data(path, fmt, o.train.data_options(), &rep);
+  });
   std::cerr << "sft: " << train_set.size() << " train, " << eval_set.size() << " eval examples\n";
 
   rlhf::LoadOptions lo;

@@ -148,4 +148,18 @@ inline nlohmann::json metrics_json(const train::Metrics& m) {
   for (const auto& [k, v] : m) j[k] = v;
   return j;
 }
+
+// The training and eval sets: everything in --data and the examples of --eval-data when given, else an
+// eval_fraction share split off --data (seeded). load_eval(path) reads the eval file.
+template <typename T, typename LoadEval>
+std::pair<std::vector<T>, std::vector<T>> split_train_eval(std::vector<T> data, const TrainFlags& f,
+                                                           LoadEval load_eval) {
+  if (!f.eval_data.empty()) return {std::move(data), load_eval(f.eval_data)};
+  auto [tr, ev] = split_indices(static_cast<int64_t>(data.size()), f.eval_fraction, f.seed);
+  std::vector<T> train, eval;
+  for (auto i : tr) train.push_back(data[i]);
+  for (auto i : ev) eval.push_back(data[i]);
+  return {std::move(train), std::move(eval)};
+}
+
 }  // namespace rlhf::cli
