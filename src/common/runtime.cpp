@@ -1,5 +1,7 @@
 #include "common/runtime.h"
 
+#include "common/worker_pool.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ torch::Device resolve_device(const std::string& name) {
 void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+  WorkerPool::get().resize(threads);  // the decode kernels' helpers (decode_kernels.h)
   // OpenBLAS, when it is the BLAS behind libtorch: set its pool to the same size.
   using SetFn = void (*)(int);
   if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);

@@ -7,33 +7,39 @@
 namespace rlhf {
 
 namespace {
-// OpenBLAS's pool size for a scope. A decode step multiplies a few rows (the batch) by every weight matrix: the
-// time goes into packing the weights, and a second BLAS thread costs more in hand-offs and sched_yield spinning
-// than it saves (gpt2-tiny, B = 8, 2 cores: 1.5-2x faster decoding with one). OpenBLAS splits level-3 work
-// across threads without splitting the K sums, so the results are the same bits either way.
-class BlasThreads {
+// Thread pools for the decode loop. A decode step multiplies a few rows (the batch) by every weight matrix and runs
+// a few dozen small ops: handing each to a second thread costs more in wake-ups (futex, OpenBLAS's sched_yield
+// spinning) than it saves (gpt2-tiny, B = 8, 2 cores: OpenBLAS on one thread 1.5-2x faster decoding, libtorch's
+// OpenMP pool on one thread another 1.3-1.4x). Neither split changes a sum's order: OpenBLAS splits level-3 work
+// without splitting the K sums, and the decode kernels split columns (decode_kernels.h), so the bits are the same.
+class DecodeThreads {
  public:
-  explicit BlasThreads(int n) {
+  explicit DecodeThreads(bool single) {
+    if (!single) return;
     using GetFn = int (*)();
-    get_ = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    set_ = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (!get_ || !set_ || n <= 0) return;
-    old_ = get_();
-    if (old_ != n) set_(n);
+    get_blas_ = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    set_blas_ = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (get_blas_ && set_blas_) {
+      old_blas_ = get_blas_();
+      if (old_blas_ != 1) set_blas_(1);
+    }
+    old_torch_ = at::get_num_threads();
+    if (old_torch_ != 1) at::set_num_threads(1);
   }
-  ~BlasThreads() {
-    if (set_ && old_ > 0 && get_() != old_) set_(old_);
+  ~DecodeThreads() {
+    if (set_blas_ && old_blas_ > 0 && get_blas_() != old_blas_) set_blas_(old_blas_);
+    if (old_torch_ > 1) at::set_num_threads(old_torch_);
   }
-  BlasThreads(const BlasThreads&) = delete;
-  BlasThreads& operator=(const BlasThreads&) = delete;
+  DecodeThreads(const DecodeThreads&) = delete;
+  DecodeThreads& operator=(const DecodeThreads&) = delete;
 
  private:
   using SetFn = void (*)(int);
-  int (*get_)() = nullptr;
-  SetFn set_ = nullptr;
-  int old_ = 0;
+  int (*get_blas_)() = nullptr;
+  SetFn set_blas_ = nullptr;
+  int old_blas_ = 0, old_torch_ = 0;
 };
-constexpr int64_t kSingleThreadDecodeRows = 32;  // batch rows up to which decode steps use one BLAS thread
+constexpr int64_t kSingleThreadDecodeRows = 32;  // batch rows up to which decode steps run on one thread
 }  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& seqs, int64_t pad_id) {
@@ -74,7 +80,7 @@ GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, co
   auto hidden = model.body(input_ids, mask, default_position_ids(mask), &cache);  // prefill (B, T, C)
   auto last = hidden.select(1, T - 1);
   auto next_pos = mask.sum(-1, /*keepdim=*/true);  // (B, 1): position of the first new token
-  BlasThreads blas(device.is_cpu() && B <= kSingleThreadDecodeRows ? 1 : 0);
+  DecodeThreads threads(device.is_cpu() && B <= kSingleThreadDecodeRows);
   int64_t n = 0;
   for (; n < N; ++n) {
     auto logits = model.lm_logits(last).to(torch::kFloat32);  // (B, V)

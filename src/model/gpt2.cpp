@@ -8,6 +8,8 @@
 
 #include <cmath>
 
+#include "model/decode_kernels.h"
+
 namespace rlhf {
 
 namespace {
@@ -82,16 +84,16 @@ class Gpt2 : public TransformerLM {
     for (size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
       auto h = torch::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, c.norm_eps);
-      auto qkv = torch::addmm(L.c_attn_b, h.reshape({B * T, C}), L.c_attn_w).view({B, T, 3, H, D});
+      auto qkv = linear_kn(h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D});
       auto q = qkv.select(2, 0).transpose(1, 2);  // (B, H, T, D)
       auto k = qkv.select(2, 1).transpose(1, 2);
       auto v = qkv.select(2, 2).transpose(1, 2);
       auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
       auto a = attention(q, kv.first, kv.second, bias);  // (B, T, C)
-      x = x + torch::addmm(L.c_proj_b, a.reshape({B * T, C}), L.c_proj_w).view({B, T, C});
+      x = x + linear_kn(a, L.c_proj_w, L.c_proj_b);
       h = torch::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, c.norm_eps);
-      auto f = activation(torch::addmm(L.c_fc_b, h.reshape({B * T, C}), L.c_fc_w), c.activation);
-      x = x + torch::addmm(L.mlp_proj_b, f, L.mlp_proj_w).view({B, T, C});
+      auto f = activation(linear_kn(h, L.c_fc_w, L.c_fc_b), c.activation);
+      x = x + linear_kn(f, L.mlp_proj_w, L.mlp_proj_b);
     }
     if (cache) cache->length += T;
     return torch::layer_norm(x, {C}, ln_f_w_, ln_f_b_, c.norm_eps);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "model/decode_kernels.h"
 
 namespace rlhf {
 
@@ -104,6 +105,7 @@ torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& k
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& bias) {
+  if (auto out = decode_attention(q, k, v, bias); out.defined()) return out;  // CPU decode step, see decode_kernels.h
 #if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
   const int64_t n_rep = q.size(1) / k.size(1);
   auto out = at::scaled_dot_product_attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), bias);

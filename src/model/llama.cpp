@@ -9,6 +9,8 @@
 //   hidden = RMSNorm(x)
 #include "model/llama.h"
 
+#include "model/decode_kernels.h"
+
 namespace rlhf {
 
 namespace {
@@ -19,7 +21,7 @@ struct LlamaLayer {
 };
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  return b.defined() ? torch::nn::functional::linear(x, w, b) : torch::nn::functional::linear(x, w);
+  return linear_nk(x, w, b);
 }
 
 class Llama : public TransformerLM {

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "model/gpt2.h"
 #include "model/llama.h"
+#include "model/decode_kernels.h"
 
 namespace fs = std::filesystem;
 
@@ -19,7 +20,7 @@ namespace rlhf {
 torch::Tensor TransformerLM::lm_logits(const torch::Tensor& hidden) {
   TORCH_CHECK(has_lm_head(), "lm_logits: ", config_.architecture, " has no language-model head");
   const auto& w = config_.tie_word_embeddings ? token_embedding() : lm_head_;
-  return torch::matmul(hidden, w.t());
+  return linear_nk(hidden, w, {});
 }
 
 torch::Tensor TransformerLM::score(const torch::Tensor& hidden) {

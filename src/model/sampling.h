@@ -13,4 +13,13 @@ torch::Tensor sampling_logits(const torch::Tensor& logits, const SamplingOptions
 // Next tokens (B,) int64: argmax when greedy, else a draw from softmax(sampling_logits).
 torch::Tensor sample_next(const torch::Tensor& logits, const SamplingOptions& opts, at::Generator& gen);
 
+// One draw per row of probs (B, V) (rows sum to > 0): torch::multinomial(probs, 1, false, gen).squeeze(-1),
+// bit for bit, with the generator left in the same state. libtorch 1.13 draws q ~ Exp(1) for every entry (one
+// random64 each, in memory order) and takes argmax_j p_j / q_j (the Gumbel-max trick); this does the same in one
+// pass without the (B, V) temporaries and skips the log for entries that cannot win: q_j = -log(1 - u_j) >= u_j,
+// so p_j / q_j <= p_j / u_j, and an entry with p_j < best · u_j (with a margin for rounding) is not the argmax.
+// Falls back to torch::multinomial for other libtorch versions, devices, dtypes and invalid rows (its errors), and
+// after set_fast_cpu_kernels(false) (decode_kernels.h).
+torch::Tensor multinomial_one(const torch::Tensor& probs, at::Generator& gen);
+
 }  // namespace rlhf

@@ -13,6 +13,8 @@
 #include "common/error.h"
 #include "model/config.h"
 #include "model/generate.h"
+#include "kernels/rows_gemm.h"
+#include "model/decode_kernels.h"
 #include "model/model.h"
 #include "rlhf/ppo.h"
 #include "train/logprobs.h"
@@ -256,7 +258,7 @@ json BenchConfig::to_json() const {
           {"seq_len", seq_len}, {"steps", steps}, {"seed", seed}, {"threads", threads},
           {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs},
           {"sft_loss", sft_loss}, {"max_grad_norm", max_grad_norm}, {"trl_metrics", trl_metrics},
-          {"device", device}, {"dtype", dtype}};
+          {"device", device}, {"dtype", dtype}, {"reference_kernels", reference_kernels}};
 }
 
 json model_config_json(const std::string& name, bool classifier) {
@@ -328,11 +330,12 @@ json run_bench(const BenchConfig& cfg_in) {
   if (c.seq_len <= 0) c.seq_len = c.prompt_len + c.gen_len;
   c.validate();
   const torch::Device device(c.device);
-  const auto V = parse_model_config(model_config_json(c.model, false), c.model).vocab_size;
-  (void)V;
+  set_fast_cpu_kernels(!c.reference_kernels);
 
   json res = {{"impl", "rlhf-libtorch"}, {"torch", TORCH_VERSION}, {"task", c.task},   {"model", c.model},
               {"threads", c.threads},     {"seed", c.seed},          {"device", c.device}, {"dtype", c.dtype}};
+  res["reference_kernels"] = c.reference_kernels;
+  res["cpu_kernels_isa"] = kernels::kernels_isa();
   const char* omp = std::getenv("OMP_WAIT_POLICY");
   const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
   res["env"] = {{"OPENBLAS_NUM_THREADS", blas ? json(blas) : json(nullptr)},

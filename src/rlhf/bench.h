@@ -33,6 +33,7 @@ struct BenchConfig {
   bool trl_metrics = false;         // sft: TRL's no-grad entropy + accuracy logging
   std::string device = "cpu";       // cpu | cuda
   std::string dtype = "fp32";       // fp32 | bf16 (sft/rm: autocast, fp32 master weights; generate: bf16 weights)
+  bool reference_kernels = false;   // libtorch ops only (no rows_gemm, no fused sampling): results must not change
 
   void validate() const;  // throws with the allowed values
   nlohmann::json to_json() const;

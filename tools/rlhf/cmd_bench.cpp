@@ -1,6 +1,6 @@
 // rlhf bench --task sft|rm|generate|ppo --model gpt2-tiny|gpt2-small|llama-tiny|qwen2-0.5b [--batch B]
 //   [--prompt-len P] [--gen-len G] [--seq-len T] [--steps N] [--threads N] [--device cpu|cuda] [--dtype fp32|bf16]
-//   [--mfu]
+//   [--reference-kernels] [--mfu]
 // Random weights and tokens with a fixed seed, one warm-up, then one JSON line with the keys of the PyTorch
 // peer ../shared/bench/torch_ref.py (plus peak_rss_mb). --mfu adds a large sgemm's GFLOP/s and the fraction of
 // it that the sft step reaches (nanoGPT's MFU).
@@ -58,6 +58,8 @@ rlhf::cli::Command reg{
       app.add_flag("--trl-metrics", c.trl_metrics, "sft: add TRL's no-grad entropy/accuracy logging");
       app.add_option("--dtype", c.dtype, "fp32 | bf16 (sft/rm: autocast; generate: bf16 weights)")
           ->capture_default_str();
+      app.add_flag("--reference-kernels", c.reference_kernels,
+                   "libtorch ops only (no few-row matmul kernels, no fused sampler): same tokens and losses, slower");
       app.add_flag("--mfu", f->mfu, "also measure a large matmul's GFLOP/s and report the sft step's fraction");
       app.add_option("--peak-n", f->peak_n, "matrix size of that matmul")->capture_default_str();
       return [f] { return run_bench_cmd(*f); };

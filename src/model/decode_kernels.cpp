@@ -1,0 +1,101 @@
+#include "model/decode_kernels.h"
+
+#include <atomic>
+
+#include "common/worker_pool.h"
+#include "kernels/decode_attention.h"
+#include "kernels/rows_gemm.h"
+
+namespace rlhf {
+
+namespace {
+
+std::atomic<bool> g_rows_kernels{true};
+
+bool no_grad(std::initializer_list<const torch::Tensor*> ts) {
+  if (!at::GradMode::is_enabled()) return true;
+  for (const auto* t : ts)
+    if (t->defined() && t->requires_grad()) return false;
+  return true;
+}
+
+bool use_rows_kernel(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (!g_rows_kernels.load(std::memory_order_relaxed)) return false;
+  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return false;
+  if (b.defined() && (b.scalar_type() != torch::kFloat32 || !b.is_contiguous())) return false;
+  if (!w.is_contiguous() || w.dim() != 2 || x.size(-1) == 0) return false;
+  if (!no_grad({&x, &w, &b})) return false;
+  return x.numel() / x.size(-1) <= kRowsKernelMaxRows;
+}
+
+// y (M, N) from x (..., K). Columns go to the WorkerPool's threads in multiples of 64 (so each column is computed
+// by the same code whatever the split, rows_gemm.h); a product is split only when it has at least kMinMacsToSplit
+// multiply-adds (about 10 µs): below that the hand-off costs more than it saves.
+torch::Tensor rows_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                          kernels::Layout layout) {
+  const int64_t K = x.size(-1);
+  const int64_t N = layout == kernels::Layout::kn ? w.size(1) : w.size(0);
+  TORCH_CHECK((layout == kernels::Layout::kn ? w.size(0) : w.size(1)) == K, "linear: x has ", K,
+              " features, the weight is ", w.sizes());
+  auto x2 = x.reshape({-1, K}).contiguous();
+  const int64_t M = x2.size(0);
+  auto sizes = x.sizes().vec();
+  sizes.back() = N;
+  auto y = torch::empty({M, N}, x.options());
+  const kernels::RowsGemm g{x2.data_ptr<float>(), M, K, K, w.data_ptr<float>(), N,
+                            b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), N, layout};
+  constexpr int64_t kBlock = 64, kMinMacsToSplit = int64_t{1} << 18;
+  auto& pool = WorkerPool::get();
+  const int64_t blocks = (N + kBlock - 1) / kBlock;
+  const int parts = M * K * N < kMinMacsToSplit ? 1 : static_cast<int>(std::min<int64_t>(pool.size(), blocks));
+  if (parts <= 1) {
+    kernels::rows_gemm(g, 0, N);
+  } else {
+    pool.run(parts, [&](int i) {
+      const int64_t lo = blocks * i / parts * kBlock, hi = std::min(blocks * (i + 1) / parts * kBlock, N);
+      kernels::rows_gemm(g, lo, hi);
+    });
+  }
+  return y.view(sizes);
+}
+
+}  // namespace
+
+torch::Tensor linear_kn(const torch::Tensor& x, const torch::Tensor& w_kn, const torch::Tensor& b) {
+  if (use_rows_kernel(x, w_kn, b)) return rows_linear(x, w_kn, b, kernels::Layout::kn);
+  auto sizes = x.sizes().vec();
+  sizes.back() = w_kn.size(1);
+  auto x2 = x.reshape({-1, x.size(-1)});
+  return (b.defined() ? torch::addmm(b, x2, w_kn) : torch::mm(x2, w_kn)).view(sizes);
+}
+
+torch::Tensor linear_nk(const torch::Tensor& x, const torch::Tensor& w_nk, const torch::Tensor& b) {
+  if (use_rows_kernel(x, w_nk, b)) return rows_linear(x, w_nk, b, kernels::Layout::nk);
+  return b.defined() ? torch::nn::functional::linear(x, w_nk, b) : torch::nn::functional::linear(x, w_nk);
+}
+
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& bias) {
+  if (!g_rows_kernels.load(std::memory_order_relaxed) || q.dim() != 4 || q.size(2) != 1) return {};
+  for (const auto* t : {&q, &k, &v, &bias})
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32) return {};
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), Hkv = k.size(1), S = k.size(2);
+  if (!no_grad({&q, &k, &v, &bias}) || D > kernels::kDecodeAttentionMaxHeadDim || H % Hkv != 0) return {};
+  if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1 || bias.dim() != 4 || bias.size(3) != S ||
+      bias.size(2) != 1 || bias.stride(3) != 1 || (bias.size(0) != B && bias.size(0) != 1))
+    return {};
+  auto out = torch::empty({B, 1, H * D}, q.options());
+  auto scratch = torch::empty({B, S}, q.options());
+  const kernels::DecodeAttention a{q.data_ptr<float>(), q.stride(0), q.stride(1),
+                                   k.data_ptr<float>(), k.stride(0), k.stride(1), k.stride(2),
+                                   v.data_ptr<float>(), v.stride(0), v.stride(1), v.stride(2),
+                                   bias.data_ptr<float>(), bias.size(0) == 1 ? 0 : bias.stride(0),
+                                   out.data_ptr<float>(), scratch.data_ptr<float>(), B, H, Hkv, S, D};
+  kernels::decode_attention(a, 0, B);
+  return out;
+}
+
+void set_fast_cpu_kernels(bool on) { g_rows_kernels.store(on); }
+bool fast_cpu_kernels() { return g_rows_kernels.load(); }
+
+}  // namespace rlhf
