@@ -1,6 +1,7 @@
 #include "model/decode_kernels.h"
 
 #include <atomic>
+#include <cmath>
 
 #include "common/worker_pool.h"
 #include "kernels/decode_attention.h"
@@ -93,6 +94,59 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
                                    out.data_ptr<float>(), scratch.data_ptr<float>(), B, H, Hkv, S, D};
   kernels::decode_attention(a, 0, B);
   return out;
+}
+
+namespace {
+bool small_float_cpu(std::initializer_list<const torch::Tensor*> ts) {
+  if (!g_rows_kernels.load(std::memory_order_relaxed) || !no_grad(ts)) return false;
+  for (const auto* t : ts)
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->numel() > kSmallOpElements) return false;
+  return true;
+}
+}  // namespace
+
+torch::Tensor small_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  if (!small_float_cpu({&x, &weight}) || x.dim() < 1 || weight.dim() != 1 || weight.size(0) != x.size(-1)) return {};
+  const int64_t C = x.size(-1);
+  auto xc = x.contiguous();
+  auto w = weight.contiguous();
+  auto y = torch::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const float feps = static_cast<float>(eps);
+  for (int64_t r = 0, rows = xc.numel() / std::max<int64_t>(C, 1); r < rows; ++r) {
+    const float* xr = xp + r * C;
+    double ss = 0;  // double: the mean of C squares as exactly as float32's cascade sum or better
+    for (int64_t i = 0; i < C; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float inv = 1.0f / std::sqrt(static_cast<float>(ss / C) + feps);
+    for (int64_t i = 0; i < C; ++i) yp[r * C + i] = wp[i] * (xr[i] * inv);
+  }
+  return y;
+}
+
+torch::Tensor small_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (!small_float_cpu({&x, &cos, &sin}) || x.dim() != 4 || cos.dim() != 4 || !cos.is_contiguous() ||
+      !sin.is_contiguous() || cos.sizes() != sin.sizes() || x.stride(3) != 1)
+    return {};
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), half = D / 2;
+  if (cos.size(0) != B || cos.size(1) != 1 || cos.size(2) != T || cos.size(3) != D || D % 2) return {};
+  auto y = torch::empty({B, H, T, D}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* cp = cos.data_ptr<float>();
+  const float* sp = sin.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        const float* xr = xp + b * x.stride(0) + h * x.stride(1) + t * x.stride(2);
+        const float* c = cp + (b * T + t) * D;
+        const float* sn = sp + (b * T + t) * D;
+        float* yr = yp + ((b * H + h) * T + t) * D;
+        for (int64_t d = 0; d < half; ++d) yr[d] = xr[d] * c[d] + (-xr[d + half]) * sn[d];
+        for (int64_t d = half; d < D; ++d) yr[d] = xr[d] * c[d] + xr[d - half] * sn[d];
+      }
+  return y;
 }
 
 void set_fast_cpu_kernels(bool on) { g_rows_kernels.store(on); }

@@ -30,6 +30,14 @@ torch::Tensor linear_nk(const torch::Tensor& x, const torch::Tensor& w_nk, const
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& bias);
 
+// RMSNorm over the last dim, y = w · x / sqrt(mean(x²) + eps), and RoPE, y = x·cos + rotate_half(x)·sin with
+// x (B, H, T, D) and cos/sin (B, 1, T, D), for tensors of at most kSmallOpElements: one loop each instead of the
+// 7 and 6 libtorch ops of layers.cpp (Llama's decode step runs 9 norms and 8 rotations). Undefined when the fast
+// path does not apply.
+constexpr int64_t kSmallOpElements = 1 << 16;
+torch::Tensor small_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+torch::Tensor small_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
 // Process-wide switch (default on), for A/B checks of the fast paths against libtorch.
 void set_fast_cpu_kernels(bool on);
 bool fast_cpu_kernels();

@@ -13,6 +13,7 @@ void KVCache::select_rows(const torch::Tensor& rows) {
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  if (auto y = small_rms_norm(x, weight, eps); y.defined()) return y;  // decode steps, see decode_kernels.h
   auto xf = x.to(torch::kFloat32);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (xf * torch::rsqrt(var + eps)).to(x.scalar_type());
@@ -63,6 +64,7 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const ModelConfig& cfg, con
 }
 
 torch::Tensor rope_apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (auto y = small_rope(x, cos, sin); y.defined()) return y;  // decode steps, see decode_kernels.h
   const int64_t half = x.size(-1) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   return x * cos + torch::cat({-x2, x1}, -1) * sin;
