@@ -36,7 +36,7 @@ void WorkerPool::resize(int threads) {
   stop_helpers();
   // Helpers start from the current generation: one that starts late must still take the first job.
   const uint64_t start = generation_.load();
-  for (int i = 1; i < threads; ++i) helpers_.emplace_back([this, i, start] { helper_loop(i, start); });
+  for (int i = 1; i < threads; ++i) helpers_.emplace_back([this, start] { helper_loop(start); });
 }
 
 void WorkerPool::run(int n, const std::function<void(int)>& fn) {
@@ -44,20 +44,34 @@ void WorkerPool::run(int n, const std::function<void(int)>& fn) {
     for (int i = 0; i < n; ++i) fn(i);
     return;
   }
-  if (n > size()) n = size();
+  uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
     job_n_ = n;
-    pending_.store(n - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    done_.store(0, std::memory_order_relaxed);
+    gen = generation_.load(std::memory_order_relaxed) + 1;
+    claim_.store(gen << 32, std::memory_order_relaxed);
+    generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
-  fn(0);
-  while (pending_.load(std::memory_order_acquire) > 0) cpu_relax();
+  work(gen, n, fn);
+  while (done_.load(std::memory_order_acquire) < n) cpu_relax();
 }
 
-void WorkerPool::helper_loop(int index, uint64_t seen) {
+void WorkerPool::work(uint64_t gen, int n, const std::function<void(int)>& fn) {
+  for (;;) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    do {
+      if ((c >> 32) != gen || static_cast<int64_t>(c & 0xffffffffu) >= n) return;
+    } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel));
+    // A claim of this generation's part means the job (and fn) is alive until done_ counts it.
+    fn(static_cast<int>(c & 0xffffffffu));
+    done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void WorkerPool::helper_loop(uint64_t seen) {
   for (;;) {
     // Spin for the next job, then sleep.
     const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
@@ -77,8 +91,7 @@ void WorkerPool::helper_loop(int index, uint64_t seen) {
       job = job_;
       n = job_n_;
     }
-    if (index < n) (*job)(index);
-    if (index < n) pending_.fetch_sub(1, std::memory_order_acq_rel);
+    work(seen, n, *job);
   }
 }
 

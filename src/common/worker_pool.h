@@ -4,8 +4,11 @@
 // variable; a decode loop hands them a job every few microseconds, so they rarely sleep while it runs, and go
 // quiet within kSpinMicros when it ends.
 //
-//   WorkerPool::get().run(n, fn)  calls fn(0) .. fn(n-1), fn(0) on the caller, the rest on helpers, and returns
-//                                 when all have returned. n <= size().
+//   WorkerPool::get().run(n, fn)  calls fn(0) .. fn(n-1) once each, on the caller and the helpers, and returns
+//                                 when all have returned.
+//
+// Parts are claimed from a shared counter, so the caller does the parts no helper has claimed yet: a helper that
+// the OS has not scheduled (2 cores shared with OpenBLAS's and OpenMP's own threads) costs parallelism, not a stall.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -29,14 +32,17 @@ class WorkerPool {
 
  private:
   static constexpr int kSpinMicros = 200;
-  void helper_loop(int index, uint64_t seen);
+  void helper_loop(uint64_t seen);
   void stop_helpers();
+  // Claims and runs parts of job `gen` until none is left (returns at once if the job is no longer `gen`).
+  void work(uint64_t gen, int n, const std::function<void(int)>& fn);
 
   std::vector<std::thread> helpers_;
   const std::function<void(int)>* job_ = nullptr;
   int job_n_ = 0;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> claim_{0};  // (generation << 32) | next unclaimed part
+  std::atomic<int> done_{0};        // parts of the current job finished
   bool stopping_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;

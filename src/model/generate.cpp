@@ -81,13 +81,17 @@ GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, co
   auto last = hidden.select(1, T - 1);
   auto next_pos = mask.sum(-1, /*keepdim=*/true);  // (B, 1): position of the first new token
   DecodeThreads threads(device.is_cpu() && B <= kSingleThreadDecodeRows);
+  const float temp = opts.greedy ? 1.0f : opts.temperature;
+  SamplingOptions scaled_opts = opts;
+  scaled_opts.temperature = 1.0f;
   int64_t n = 0;
   for (; n < N; ++n) {
     auto logits = model.lm_logits(last).to(torch::kFloat32);  // (B, V)
-    auto next = sample_next(logits, opts, gen);                // (B,)
-    // log-prob under the sampling distribution's temperature (not top-k/top-p), as PPO uses it.
-    const float temp = opts.greedy ? 1.0f : opts.temperature;
-    auto lp = torch::log_softmax(logits / temp, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1);
+    // logits / T once: the sampler's input (its own division skipped) and the log-probs' (under the sampling
+    // temperature, not top-k/top-p, as PPO uses them).
+    auto scaled = temp == 1.0f ? logits : logits / temp;
+    auto next = sample_next(scaled, scaled_opts, gen);  // (B,)
+    auto lp = torch::log_softmax(scaled, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1);
     if (opts.stop_at_eos) {
       next = torch::where(finished, torch::full_like(next, pad_id), next);
       lp = lp.masked_fill(finished, 0.0);
