@@ -47,6 +47,38 @@ inline void weighted_sum(const float* p, const float* v, int64_t v_ss, int64_t S
   for (int c = 0; c < NV; ++c) vstore(o + c * VW, acc[c]);
 }
 
+// s[j] <- softmax_j(s[j] · scale + bias[j]) over j < S, VW keys at a time (vexp), the tail one by one.
+inline void softmax(float* s, const float* bias, float scale, int64_t S) {
+  const int64_t Sv = S - S % VW;
+  vf vmx = vsplat(-__builtin_inff());
+  for (int64_t j = 0; j < Sv; j += VW) {
+    const vf x = vload(s + j) * scale + vload(bias + j);
+    vstore(s + j, x);
+    vmx = x > vmx ? x : vmx;
+  }
+  float mx = -__builtin_inff();
+  for (int i = 0; i < VW; ++i) mx = vmx[i] > mx ? vmx[i] : mx;
+  for (int64_t j = Sv; j < S; ++j) {
+    s[j] = s[j] * scale + bias[j];
+    mx = s[j] > mx ? s[j] : mx;
+  }
+  vf vsum = vsplat(0.0f);
+  for (int64_t j = 0; j < Sv; j += VW) {
+    const vf e = vexp(vload(s + j) - mx);
+    vstore(s + j, e);
+    vsum += e;
+  }
+  float sum = hsum(vsum);
+  if (Sv < S) {
+    float tail[VW] = {};
+    for (int64_t j = Sv; j < S; ++j) tail[j - Sv] = s[j] - mx;
+    const vf e = vexp(vload(tail));
+    for (int64_t j = Sv; j < S; ++j) sum += (s[j] = e[j - Sv]);
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < S; ++j) s[j] *= inv;
+}
+
 void attend_rows(const DecodeAttention& a, int64_t b0, int64_t b1) {
   const int64_t S = a.S, D = a.D, n_rep = a.H / a.Hkv, Dv = D - D % VW;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
@@ -59,18 +91,7 @@ void attend_rows(const DecodeAttention& a, int64_t b0, int64_t b1) {
       const float* k = a.k + b * a.k_sb + g * a.k_sh;
       const float* v = a.v + b * a.v_sb + g * a.v_sh;
       scores(q, k, a.k_ss, S, D, s);
-      float mx = -__builtin_inff();
-      for (int64_t j = 0; j < S; ++j) {
-        s[j] = s[j] * scale + bias[j];
-        mx = s[j] > mx ? s[j] : mx;
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < S; ++j) {
-        s[j] = __builtin_expf(s[j] - mx);
-        sum += s[j];
-      }
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < S; ++j) s[j] *= inv;
+      softmax(s, bias, scale, S);
       float* o = a.out + b * a.H * D + h * D;
       int64_t d = 0;
       for (; d + 8 * VW <= Dv; d += 8 * VW) weighted_sum<8>(s, v + d, a.v_ss, S, o + d);

@@ -73,17 +73,19 @@ torch::Tensor rope_apply(const torch::Tensor& x, const torch::Tensor& cos, const
 torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t T, torch::ScalarType dtype) {
   const int64_t S = attention_mask.size(1);
   auto opts = torch::TensorOptions().device(attention_mask.device());
-  // causal: key j visible to query i (absolute position S - T + i) iff j <= S - T + i
-  auto q_pos = torch::arange(S - T, S, opts.dtype(torch::kInt64)).unsqueeze(1);  // (T, 1)
-  auto k_pos = torch::arange(0, S, opts.dtype(torch::kInt64)).unsqueeze(0);      // (1, S)
-  auto visible = (k_pos <= q_pos).unsqueeze(0).unsqueeze(0)                      // (1, 1, T, S)
-                     .logical_and(attention_mask.to(torch::kBool).unsqueeze(1).unsqueeze(1));  // (B, 1, T, S)
   const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
                         : dtype == torch::kBFloat16 ? -3.38e38
                         : dtype == torch::kFloat16  ? -65504.0
                                                     : std::numeric_limits<float>::lowest();
   auto zero = torch::zeros({}, opts.dtype(dtype));
   auto neg = torch::full({}, lowest, opts.dtype(dtype));
+  // One new token (a decode step) sees every key: only the padding matters. Same values, fewer ops.
+  if (T == 1) return torch::where(attention_mask.to(torch::kBool).reshape({-1, 1, 1, S}), zero, neg);
+  // causal: key j visible to query i (absolute position S - T + i) iff j <= S - T + i
+  auto q_pos = torch::arange(S - T, S, opts.dtype(torch::kInt64)).unsqueeze(1);  // (T, 1)
+  auto k_pos = torch::arange(0, S, opts.dtype(torch::kInt64)).unsqueeze(0);      // (1, S)
+  auto visible = (k_pos <= q_pos).unsqueeze(0).unsqueeze(0)                      // (1, 1, T, S)
+                     .logical_and(attention_mask.to(torch::kBool).unsqueeze(1).unsqueeze(1));  // (B, 1, T, S)
   return torch::where(visible, zero, neg);
 }
 
