@@ -38,11 +38,12 @@ torch::Tensor rows_linear(const torch::Tensor& x, const torch::Tensor& w, const 
   const int64_t N = layout == kernels::Layout::kn ? w.size(1) : w.size(0);
   TORCH_CHECK((layout == kernels::Layout::kn ? w.size(0) : w.size(1)) == K, "linear: x has ", K,
               " features, the weight is ", w.sizes());
-  auto x2 = x.reshape({-1, K}).contiguous();
-  const int64_t M = x2.size(0);
+  // Each libtorch call costs microseconds here: no reshape/view when x is already contiguous.
+  const torch::Tensor x2 = x.is_contiguous() ? x : x.contiguous();
+  const int64_t M = x2.numel() / K;
   auto sizes = x.sizes().vec();
   sizes.back() = N;
-  auto y = torch::empty({M, N}, x.options());
+  auto y = torch::empty(sizes, x.options());
   const kernels::RowsGemm g{x2.data_ptr<float>(), M, K, K, w.data_ptr<float>(), N,
                             b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), N, layout};
   constexpr int64_t kBlock = 64, kMinMacsToSplit = int64_t{1} << 18;
@@ -57,7 +58,7 @@ torch::Tensor rows_linear(const torch::Tensor& x, const torch::Tensor& w, const 
       kernels::rows_gemm(g, lo, hi);
     });
   }
-  return y.view(sizes);
+  return y;
 }
 
 }  // namespace
