@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "common/worker_pool.h"
 #include "kernels/decode_attention.h"
@@ -138,6 +139,15 @@ TEST(WorkerPool, RunsEveryIndexOnceAndSplitsDoNotChangeBits) {
   EXPECT_EQ(hits[0].load(), 2000);
   EXPECT_EQ(hits[1].load(), 1333);  // n >= 2 in 2 of every 3 reps
   EXPECT_EQ(hits[2].load(), 666);
+  // Two threads at once: each job still runs every part exactly once (the second runs its parts itself).
+  std::atomic<int> a{0}, b{0};
+  std::thread other([&] {
+    for (int rep = 0; rep < 2000; ++rep) pool.run(3, [&](int) { a.fetch_add(1); });
+  });
+  for (int rep = 0; rep < 2000; ++rep) pool.run(3, [&](int) { b.fetch_add(1); });
+  other.join();
+  EXPECT_EQ(a.load(), 6000);
+  EXPECT_EQ(b.load(), 6000);
   // A product large enough to be split: the same bits on 1 thread and on 3.
   torch::NoGradGuard ng;
   torch::manual_seed(3);

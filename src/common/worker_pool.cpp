@@ -40,7 +40,8 @@ void WorkerPool::resize(int threads) {
 }
 
 void WorkerPool::run(int n, const std::function<void(int)>& fn) {
-  if (n <= 1 || helpers_.empty()) {
+  std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+  if (n <= 1 || helpers_.empty() || !busy.owns_lock()) {
     for (int i = 0; i < n; ++i) fn(i);
     return;
   }

@@ -7,6 +7,7 @@
 //   WorkerPool::get().run(n, fn)  calls fn(0) .. fn(n-1) once each, on the caller and the helpers, and returns
 //                                 when all have returned.
 //
+// One job at a time: a run() while another thread's run() is in flight does its parts itself, serially.
 // Parts are claimed from a shared counter, so the caller does the parts no helper has claimed yet: a helper that
 // the OS has not scheduled (2 cores shared with OpenBLAS's and OpenMP's own threads) costs parallelism, not a stall.
 #pragma once
@@ -45,6 +46,7 @@ class WorkerPool {
   std::atomic<int> done_{0};        // parts of the current job finished
   bool stopping_ = false;
   std::mutex mutex_;
+  std::mutex busy_;  // held by the run() in flight
   std::condition_variable wake_;
 };
 
