@@ -3,6 +3,7 @@
 #include "model/decode_kernels.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 #include <ATen/core/DistributionsHelper.h>
 
 #include <cmath>
@@ -35,11 +36,10 @@ torch::Tensor sampling_logits(const torch::Tensor& logits, const SamplingOptions
 
 namespace {
 
+// The draw order and transformations below are libtorch 1.13's (CPU); 2.x changed exponential_ on the CPU, so
+// other versions use torch::multinomial (and do not compile this replica).
 #if TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13
-constexpr bool kExactReplica = true;  // the draw order and transformation below are libtorch 1.13's (CPU)
-#else
-constexpr bool kExactReplica = false;  // 2.x changed exponential_ on the CPU: use torch::multinomial
-#endif
+#define RLHF_EXACT_MULTINOMIAL 1
 
 // Rows that torch::multinomial accepts: finite, non-negative, positive sum (some entry > 0). On the float's bits,
 // so the compiler vectorises it: +0 .. +max are 0 .. 0x7F7FFFFF; -0 (0x80000000) counts as 0; all else is NaN, inf
@@ -108,16 +108,10 @@ class BulkTwister {
   }
   at::mt19937_data_pod d_;
 };
-}  // namespace
 
-torch::Tensor multinomial_one(const torch::Tensor& probs, at::Generator& gen) {
-  const bool fast = kExactReplica && fast_cpu_kernels() && probs.device().is_cpu() && probs.dim() == 2 &&
-                    probs.scalar_type() == torch::kFloat32 && probs.is_contiguous();
-  const int64_t B = fast ? probs.size(0) : 0, V = fast ? probs.size(1) : 0;
-  if (!fast || V == 0 || !valid_rows(probs.data_ptr<float>(), B, V)) {
-    if (!probs.device().is_cpu()) return torch::multinomial(probs, 1, /*replacement=*/false).squeeze(-1);
-    return torch::multinomial(probs, 1, /*replacement=*/false, gen).squeeze(-1);
-  }
+// torch::multinomial(probs, 1, false, gen) for valid CPU float32 rows (B, V), see multinomial_one.
+torch::Tensor exact_multinomial(const torch::Tensor& probs, at::Generator& gen) {
+  const int64_t B = probs.size(0), V = probs.size(1);
   auto out = torch::empty({B}, torch::kInt64);
   auto* o = out.data_ptr<int64_t>();
   const float* p = probs.data_ptr<float>();
@@ -167,6 +161,22 @@ torch::Tensor multinomial_one(const torch::Tensor& probs, at::Generator& gen) {
   }
   g->set_engine(twister.engine());
   return out;
+}
+#else
+#define RLHF_EXACT_MULTINOMIAL 0
+#endif
+}  // namespace
+
+bool multinomial_one_has_replica() { return RLHF_EXACT_MULTINOMIAL; }
+
+torch::Tensor multinomial_one(const torch::Tensor& probs, at::Generator& gen) {
+  if (!probs.device().is_cpu()) return torch::multinomial(probs, 1, /*replacement=*/false).squeeze(-1);
+#if RLHF_EXACT_MULTINOMIAL
+  const bool fast = fast_cpu_kernels() && probs.dim() == 2 && probs.scalar_type() == torch::kFloat32 &&
+                    probs.is_contiguous() && probs.size(1) > 0;
+  if (fast && valid_rows(probs.data_ptr<float>(), probs.size(0), probs.size(1))) return exact_multinomial(probs, gen);
+#endif
+  return torch::multinomial(probs, 1, /*replacement=*/false, gen).squeeze(-1);
 }
 
 torch::Tensor sample_next(const torch::Tensor& logits, const SamplingOptions& opts, at::Generator& gen) {

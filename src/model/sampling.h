@@ -21,5 +21,7 @@ torch::Tensor sample_next(const torch::Tensor& logits, const SamplingOptions& op
 // Falls back to torch::multinomial for other libtorch versions, devices, dtypes and invalid rows (its errors), and
 // after set_fast_cpu_kernels(false) (decode_kernels.h).
 torch::Tensor multinomial_one(const torch::Tensor& probs, at::Generator& gen);
+// Whether this build has the replica (libtorch 1.13), i.e. multinomial_one is not simply torch::multinomial.
+bool multinomial_one_has_replica();
 
 }  // namespace rlhf
