@@ -11,7 +11,7 @@ namespace rlhf {
 
 namespace {
 
-std::atomic<bool> g_rows_kernels{true};
+std::atomic<bool> g_fast_kernels{true};
 
 bool no_grad(std::initializer_list<const torch::Tensor*> ts) {
   if (!at::GradMode::is_enabled()) return true;
@@ -21,7 +21,7 @@ bool no_grad(std::initializer_list<const torch::Tensor*> ts) {
 }
 
 bool use_rows_kernel(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  if (!g_rows_kernels.load(std::memory_order_relaxed)) return false;
+  if (!g_fast_kernels.load(std::memory_order_relaxed)) return false;
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return false;
   if (b.defined() && (b.scalar_type() != torch::kFloat32 || !b.is_contiguous())) return false;
   if (!w.is_contiguous() || w.dim() != 2 || x.size(-1) == 0) return false;
@@ -78,7 +78,7 @@ torch::Tensor linear_nk(const torch::Tensor& x, const torch::Tensor& w_nk, const
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& bias) {
-  if (!g_rows_kernels.load(std::memory_order_relaxed) || q.dim() != 4 || q.size(2) != 1) return {};
+  if (!g_fast_kernels.load(std::memory_order_relaxed) || q.dim() != 4 || q.size(2) != 1) return {};
   for (const auto* t : {&q, &k, &v, &bias})
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32) return {};
   const int64_t B = q.size(0), H = q.size(1), D = q.size(3), Hkv = k.size(1), S = k.size(2);
@@ -99,7 +99,7 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
 
 namespace {
 bool small_float_cpu(std::initializer_list<const torch::Tensor*> ts) {
-  if (!g_rows_kernels.load(std::memory_order_relaxed) || !no_grad(ts)) return false;
+  if (!g_fast_kernels.load(std::memory_order_relaxed) || !no_grad(ts)) return false;
   for (const auto* t : ts)
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->numel() > kSmallOpElements) return false;
   return true;
@@ -150,7 +150,7 @@ torch::Tensor small_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return y;
 }
 
-void set_fast_cpu_kernels(bool on) { g_rows_kernels.store(on); }
-bool fast_cpu_kernels() { return g_rows_kernels.load(); }
+void set_fast_cpu_kernels(bool on) { g_fast_kernels.store(on); }
+bool fast_cpu_kernels() { return g_fast_kernels.load(); }
 
 }  // namespace rlhf
