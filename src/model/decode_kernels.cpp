@@ -38,6 +38,7 @@ torch::Tensor rows_linear(const torch::Tensor& x, const torch::Tensor& w, const 
   const int64_t N = layout == kernels::Layout::kn ? w.size(1) : w.size(0);
   TORCH_CHECK((layout == kernels::Layout::kn ? w.size(0) : w.size(1)) == K, "linear: x has ", K,
               " features, the weight is ", w.sizes());
+  TORCH_CHECK(!b.defined() || b.numel() == N, "linear: bias of ", b.numel(), " for ", N, " outputs");
   // Each libtorch call costs microseconds here: no reshape/view when x is already contiguous.
   const torch::Tensor x2 = x.is_contiguous() ? x : x.contiguous();
   const int64_t M = x2.numel() / K;
