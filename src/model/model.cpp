@@ -17,6 +17,12 @@ namespace fs = std::filesystem;
 
 namespace rlhf {
 
+int64_t TransformerLM::parameter_count() {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
 torch::Tensor TransformerLM::lm_logits(const torch::Tensor& hidden) {
   TORCH_CHECK(has_lm_head(), "lm_logits: ", config_.architecture, " has no language-model head");
   const auto& w = config_.tie_word_embeddings ? token_embedding() : lm_head_;

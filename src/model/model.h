@@ -27,6 +27,7 @@ class TransformerLM : public torch::nn::Module {
   explicit TransformerLM(ModelConfig config) : config_(std::move(config)) {}
   const ModelConfig& config() const { return config_; }
   ModelConfig& mutable_config() { return config_; }
+  int64_t parameter_count();  // elements of all parameters (heads included)
 
   // input_ids, position_ids: (B, T) int64. attention_mask: (B, S), S = cache length + T, 1 = real token.
   // Returns the final-normed hidden states (B, T, C). With a cache, appends this step's keys/values and

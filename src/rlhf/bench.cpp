@@ -1,7 +1,6 @@
 // `rlhf bench` workloads; see bench.h for the math and ../shared/bench/torch_ref.py for the peer.
 #include "rlhf/bench.h"
 
-#include <ATen/autocast_mode.h>
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -17,7 +16,9 @@
 #include "model/decode_kernels.h"
 #include "model/model.h"
 #include "rlhf/ppo.h"
+#include "train/autocast.h"
 #include "train/logprobs.h"
+#include "train/loop.h"
 #include "train/optim.h"
 
 using nlohmann::json;
@@ -45,53 +46,6 @@ double median(std::vector<double> v) {
 
 double round4(double x) { return std::round(x * 1e4) / 1e4; }
 double round1(double x) { return std::round(x * 10) / 10; }
-
-// Automatic mixed precision for the scope (as torch.autocast(dtype=bfloat16)): matmuls in bf16, weights and
-// optimizer in float32. The C++ entry points moved between libtorch 1.x and 2.x.
-class Autocast {
- public:
-  Autocast(bool on, torch::Device device) : on_(on), cuda_(device.is_cuda()) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    const auto dt = cuda_ ? at::kCUDA : at::kCPU;
-    at::autocast::set_autocast_dtype(dt, at::kBFloat16);
-    at::autocast::set_autocast_enabled(dt, true);
-#else
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-#endif
-  }
-  ~Autocast() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
-#else
-    if (cuda_) at::autocast::set_enabled(false);
-    else at::autocast::set_cpu_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_, cuda_;
-};
-
-std::vector<train::NamedParam> named_params(TransformerLM& m) {
-  std::vector<train::NamedParam> out;
-  for (auto& w : m.weights()) out.push_back({w.name, w.tensor});
-  return out;
-}
-
-int64_t count_params(TransformerLM& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
 
 std::shared_ptr<TransformerLM> make_model(const BenchConfig& c, bool classifier, uint64_t seed,
                                           torch::Device device) {
@@ -126,7 +80,7 @@ TrainState make_train_state(const BenchConfig& c, bool classifier, torch::Device
   train::AdamWConfig acfg;  // HF Trainer default: torch AdamW, betas (0.9, 0.999), eps 1e-8, weight_decay 0
   acfg.eps = 1e-8;
   acfg.weight_decay = 0.0;
-  s.opt = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*s.model), acfg), acfg);
+  s.opt = std::make_unique<train::AdamW>(train::default_param_groups(train::named_params(*s.model), acfg), acfg);
   return s;
 }
 
@@ -144,7 +98,7 @@ StepResult sft_step(const BenchConfig& c, TrainState& s, at::Generator& gen, tor
   auto mask = torch::ones_like(ids);
   torch::Tensor loss;
   {
-    Autocast ac(c.dtype == "bf16", device);
+    train::AutocastScope ac(c.dtype == "bf16", device.is_cuda());
     auto logits = s.model->forward_logits(ids, mask);       // (B, T, V)
     auto logp = train::causal_logprobs(logits, ids);        // (B, T−1) float32
     loss = -logp.mean();                                    // CE summed / B·(T−1) labels
@@ -168,7 +122,7 @@ StepResult rm_step(const BenchConfig& c, TrainState& s, at::Generator& gen, torc
   auto mask = ids.ne(kPad).to(torch::kInt64);
   torch::Tensor loss;
   {
-    Autocast ac(c.dtype == "bf16", device);
+    train::AutocastScope ac(c.dtype == "bf16", device.is_cuda());
     auto scores = s.model->forward_scores(ids, mask).squeeze(-1).to(torch::kFloat32);  // (2B,) at the last token
     auto rc = scores.narrow(0, 0, B), rr = scores.narrow(0, B, B);
     loss = -torch::log_sigmoid(rc - rr).mean();
@@ -354,7 +308,7 @@ json run_bench(const BenchConfig& cfg_in) {
 
   if (c.task == "sft" || c.task == "rm") {
     auto s = make_train_state(c, c.task == "rm", device);
-    params = count_params(*s.model);
+    params = s.model->parameter_count();
     auto step = [&] { return c.task == "sft" ? sft_step(c, s, gen, device) : rm_step(c, s, gen, device); };
     step();  // warm-up
     for (int64_t i = 0; i < c.steps; ++i) {
@@ -367,7 +321,7 @@ json run_bench(const BenchConfig& cfg_in) {
   } else if (c.task == "generate") {
     auto model = make_model(c, false, c.seed, device);
     if (c.dtype == "bf16") model->to(torch::kBFloat16);
-    params = count_params(*model);
+    params = model->parameter_count();
     generate_step(c, *model, gen, device);  // warm-up
     for (int64_t i = 0; i < c.steps; ++i) {
       auto t = Clock::now();
@@ -384,7 +338,7 @@ json run_bench(const BenchConfig& cfg_in) {
     m.ref = make_model(c, false, c.seed, device);
     m.reward = make_model(c, true, c.seed + 7, device);
     m.critic = make_model(c, true, c.seed + 7, device);
-    params = count_params(*m.policy);
+    params = m.policy->parameter_count();
     RLData data;
     auto prompts = rand_tokens(m.policy->config().vocab_size, c.batch, c.prompt_len, gen, torch::kCPU);
     for (int64_t b = 0; b < c.batch; ++b) {

@@ -1,6 +1,7 @@
 #include "train/loop.h"
 
-#include <ATen/autocast_mode.h>
+#include "train/autocast.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -21,32 +22,6 @@ std::vector<NamedParam> named_params(TransformerLM& model, const std::string& pr
 }
 
 namespace {
-// Autocast to bfloat16 for the scope (thread-local state, restored on exit).
-class AutocastScope {
- public:
-  AutocastScope(bool on, bool cuda) : on_(on), cuda_(cuda) {
-    if (!on_) return;
-    if (cuda_) {
-      prev_ = at::autocast::is_enabled();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      prev_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    if (cuda_) at::autocast::set_enabled(prev_);
-    else at::autocast::set_cpu_enabled(prev_);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_, cuda_, prev_ = false;
-};
-
 std::string step_dir(const std::string& out, int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%06ld", static_cast<long>(step));

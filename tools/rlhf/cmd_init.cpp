@@ -32,9 +32,7 @@ int run_init(const InitFlags& f) {
   rlhf::SaveOptions so;
   so.source_dir = f.tokenizer;
   rlhf::save_model(*model, f.out, so);
-  int64_t n = 0;
-  for (const auto& p : model->parameters()) n += p.numel();
-  std::cout << model->config().architecture << " with " << n << " parameters saved to " << f.out << "\n";
+  std::cout << model->config().architecture << " with " << model->parameter_count() << " parameters saved to " << f.out << "\n";
   return 0;
 }
 
@@ -53,8 +51,7 @@ int run_inspect(const std::string& dir) {
   }
   const double read_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto& c = model->config();
-  int64_t n = 0;
-  for (const auto& p : model->parameters()) n += p.numel();
+  const int64_t n = model->parameter_count();
   nlohmann::json info = {{"architecture", c.architecture}, {"family", c.family},     {"parameters", n},
                          {"layers", c.num_layers},         {"hidden", c.hidden_size}, {"heads", c.num_heads},
                          {"kv_heads", c.num_kv_heads},     {"head_dim", c.head_dim},  {"vocab", c.vocab_size},
