@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   double t0 = now();
   auto ids = tok.encode(text);
   double t1 = now();
-  // Sum of (k + 1) * id[k] mod 2^32: the same number as bench_tiktoken.mjs prints when the ids agree.
+  // Sum of (k + 1) * id[k] mod 2^32: the same number as bench_peers.py prints when the ids agree.
   uint32_t check = 0;
   for (size_t k = 0; k < ids.size(); ++k) check += (uint32_t)(k + 1) * (uint32_t)ids[k];
   std::printf("single  whole text   : %zu bytes -> %zu tokens in %.3f s = %.2f MB/s, %.2f M tokens/s (ids check %u)\n",

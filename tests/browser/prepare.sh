@@ -1,5 +1,6 @@
-# Sourced by the browser tests' run*.sh: resolves RLHF_BIN and OUT_DIR, installs Debian's Chromium and
-# playwright-core (from package-lock.json) when missing, and leaves the shell in tests/browser.
+# Sourced by the browser tests' run*.sh: resolves RLHF_BIN and OUT_DIR, installs Debian's Chromium when missing,
+# sets $PY to the project venv's python (Playwright from PyPI, via scripts/venv.sh) and leaves the shell in
+# tests/browser. Playwright drives /usr/bin/chromium; it never downloads a browser.
 # Needs: $here (this folder) and $name (the calling script, for messages).
 root="$(cd "$here/../.." && pwd)"
 export RLHF_BIN="${RLHF_BIN:-$root/build/rlhf}"
@@ -13,13 +14,7 @@ export OUT_DIR="${OUT_DIR:-$(dirname "$RLHF_BIN")/browser-test}"
 if [ ! -x /usr/bin/chromium ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y chromium
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
 fi
-if ! command -v node >/dev/null; then
-  echo "$name: node is not installed (hint: apt-get install -y nodejs npm)" >&2
-  exit 1
-fi
+PY="$(bash "$root/scripts/venv.sh")"
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
-  npm ci --no-audit --no-fund
-fi

@@ -9,4 +9,4 @@ here="$(cd "$(dirname "$0")" && pwd)"
 name=run_report_check.sh
 # shellcheck source=prepare.sh
 source "$here/prepare.sh"
-node report_check.js
+"$PY" report_check.py
