@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test (what CI runs through .ci/run).
+# Installs, builds and runs every test (what CI runs through .ci/run), against both libtorch builds:
+# Debian's libtorch-dev 1.13 in build/ and PyPI's torch 2.x (CUDA compiled in, run on the CPU) in build-torch2/.
+#   RLHF_TEST_BUILDS="build"   # only one of them (names of the folders below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+builds="${RLHF_TEST_BUILDS:-build build-torch2}"
 if [[ -z "${RLHF_SKIP_INSTALL:-}" ]]; then
-  # The browser tests: Debian's Chromium, Node.js and npm (playwright-core comes from npm in tests/browser).
+  # The browser tests: Debian's Chromium, driven by Playwright from PyPI (the venv below; no browser download).
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  need=()
-  [[ -x /usr/bin/chromium ]] || need+=(chromium)
-  command -v node >/dev/null || need+=(nodejs)
-  command -v npm >/dev/null || need+=(npm)
-  if (( ${#need[@]} )); then
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium python3-venv >/dev/null
 fi
-cd build
-ctest --output-on-failure --timeout 1200 -j 1
+start=$SECONDS
+bash scripts/venv.sh >/dev/null
+echo "venv: $((SECONDS - start)) s"
+for b in $builds; do
+  start=$SECONDS
+  case "$b" in
+    build) RLHF_TORCH=debian bash scripts/setup.sh ;;
+    build-torch2) RLHF_TORCH=pypi bash scripts/setup.sh ;;
+    *) echo "test.sh: unknown build folder $b (build or build-torch2)" >&2; exit 1 ;;
+  esac
+  echo "$b: installed and built in $((SECONDS - start)) s"
+done
+status=0
+for b in $builds; do
+  start=$SECONDS
+  echo "=== ctest in $b ($(grep -m1 '^-- libtorch ' "$b/cmake.log" | sed 's/^-- //'))"
+  (cd "$b" && ctest --output-on-failure --timeout 1200 -j 1) || status=1
+  echo "$b: tests took $((SECONDS - start)) s"
+done
+exit $status

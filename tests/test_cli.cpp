@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <torch/version.h>
 
 #include "io/safetensors.h"
 #include "test_util.h"
@@ -17,6 +18,20 @@ json read_json(const std::string& path) {
   return json::parse(in);
 }
 }  // namespace
+
+// The binary runs against the libtorch this test was compiled with (Debian's 1.13 or PyPI's 2.x build), with
+// CUDA compiled in exactly when CMake found it.
+TEST(Cli, VersionNamesLibtorchAndCuda) {
+  std::string out;
+  ASSERT_EQ(test::run_rlhf("--version", &out), 0) << out;
+  EXPECT_NE(out.find(std::string("libtorch ") + TORCH_VERSION), std::string::npos) << out;
+#ifdef RLHF_CUDA
+  EXPECT_NE(out.find("CUDA compiled in: yes"), std::string::npos) << out;
+#else
+  EXPECT_NE(out.find("CUDA compiled in: no"), std::string::npos) << out;
+#endif
+  EXPECT_NE(out.find("CUDA devices: "), std::string::npos) << out;
+}
 
 TEST(Cli, ForwardWritesTransformersLogits) {
   test::TempDir tmp;

@@ -9,6 +9,9 @@
 #include <string>
 #include <thread>
 
+#include <torch/cuda.h>
+#include <torch/version.h>
+
 #include "common/error.h"
 
 namespace rlhf {
@@ -25,7 +28,12 @@ torch::Device resolve_device(const std::string& name) {
 }
 
 void set_threads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    // OMP_NUM_THREADS when set (torchrun sets it to 1 per process), as libtorch itself does; else all cores.
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    threads = omp ? std::atoi(omp) : 0;
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   torch::set_num_threads(threads);
   WorkerPool::get().resize(threads);  // the decode kernels' helpers (decode_kernels.h)
   // OpenBLAS, when it is the BLAS behind libtorch: set its pool to the same size.
@@ -70,6 +78,16 @@ void ensure_passive_openmp(int argc, char** argv) {
   if (!changed) return;
   ::execv("/proc/self/exe", argv);
   // exec failed (no /proc?): carry on with the defaults.
+}
+
+std::string build_info() {
+#ifdef RLHF_CUDA
+  const char* cuda = "yes";  // linked against libtorch_cuda (CMake: RLHF_CUDA)
+#else
+  const char* cuda = "no";
+#endif
+  return cat("rlhf 0.1.0 (libtorch ", TORCH_VERSION, ", CUDA compiled in: ", cuda,
+             ", CUDA devices: ", torch::cuda::device_count(), ", CPU threads: ", at::get_num_threads(), ")");
 }
 
 }  // namespace rlhf

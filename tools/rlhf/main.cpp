@@ -10,14 +10,14 @@ int main(int argc, char** argv) {
   rlhf::ensure_passive_openmp(argc, argv);
   CLI::App app{"rlhf: reinforcement learning from human feedback, end to end, in one native program"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "rlhf 0.1.0");
+  app.set_version_flag("--version", [] { return rlhf::build_info(); });
   auto& rt = rlhf::cli::runtime_flags();
   std::vector<std::pair<CLI::App*, rlhf::cli::Action>> actions;
   for (const auto& cmd : rlhf::cli::registry()) {
     CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
     sub->add_option("--device", rt.device, "auto | cpu | cuda | cuda:N (auto: cuda when available)")
         ->capture_default_str();
-    sub->add_option("--threads", rt.threads, "CPU threads for torch and BLAS (0: all cores)")->capture_default_str();
+    sub->add_option("--threads", rt.threads, "CPU threads for torch and BLAS (0: OMP_NUM_THREADS, else all cores)")->capture_default_str();
     actions.emplace_back(sub, cmd.setup(*sub));
   }
   try {
