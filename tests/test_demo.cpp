@@ -2,7 +2,10 @@
 // What is checked is the demo's promise: RLHF beats SFT on the hidden gold preference the reward model never saw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iostream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +15,19 @@
 using nlohmann::json;
 namespace fs = std::filesystem;
 namespace test = rlhf::test;
+
+namespace {
+constexpr int kSeeds = 3;
+// Medians measured (tests/learning_matrix.sh: OPENBLAS_CORETYPE Prescott, Haswell, SkylakeX, unset × 1 and 2
+// threads): gold PPO − SFT 1.63-1.80, PPO's win rate vs SFT 0.82-0.85, best-of-n − SFT 1.78-1.79, SFT − base 1.88
+// (a single answer's gold spreads by about 1.5). Thresholds: about half the smallest, win rate halfway to chance.
+constexpr double kPpoGain = 0.8, kWinRate = 0.65, kBonGain = 0.8, kSftGain = 0.9;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];  // kSeeds is odd
+}
+}  // namespace
 
 TEST(DemoTask, GoldScoreByHand) {
   using rlhf::demo::gold_score;
@@ -24,30 +40,48 @@ TEST(DemoTask, GoldScoreByHand) {
   EXPECT_EQ(gold_score("the cat was", ""), -2.0);
 }
 
-TEST(Demo, QuickRunBeatsSftOnGold) {
+// The statistic: medians over kSeeds whole quick runs (each seed makes its own data, base model, labels and
+// samples), so one unlucky trajectory on some CPU's kernels cannot fail it and one lucky one cannot pass it.
+// Thresholds: well below the spread measured over seeds, OpenBLAS kernels and thread counts (see below).
+TEST(Demo, QuickRunsBeatSftOnGold) {
   test::TempDir tmp;
   std::string out;
-  ASSERT_EQ(test::run_rlhf("demo --quick --device cpu --out " + tmp / "run", &out), 0) << out;
-  std::ifstream in(tmp / "run/eval.json");
-  json eval = json::parse(in);
-  for (const char* p : {"base", "sft", "best_of_n", "dpo", "ppo"}) {
-    ASSERT_TRUE(eval["policies"].contains(p)) << p;
-    for (const char* k : {"gold", "reward_model", "kl_to_sft", "length", "win_rate_vs_sft"})
-      EXPECT_TRUE(eval["policies"][p][k].is_number()) << p << " " << k;
+  std::vector<double> ppo_gain, win, bon_gain, sft_gain;
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    const std::string dir = tmp / ("run" + std::to_string(seed));
+    ASSERT_EQ(test::run_rlhf("demo --quick --device cpu --seed " + std::to_string(seed) + " --out " + dir, &out), 0)
+        << out;
+    std::ifstream in(dir + "/eval.json");
+    json eval = json::parse(in);
+    for (const char* p : {"base", "sft", "best_of_n", "dpo", "ppo"}) {
+      ASSERT_TRUE(eval["policies"].contains(p)) << p;
+      for (const char* k : {"gold", "reward_model", "kl_to_sft", "length", "win_rate_vs_sft"})
+        EXPECT_TRUE(eval["policies"][p][k].is_number()) << p << " " << k;
+    }
+    const auto& pol = eval["policies"];
+    auto gold = [&](const char* p) { return pol[p]["gold"].get<double>(); };
+    ppo_gain.push_back(gold("ppo") - gold("sft"));
+    win.push_back(pol["ppo"]["win_rate_vs_sft"].get<double>());
+    bon_gain.push_back(gold("best_of_n") - gold("sft"));
+    sft_gain.push_back(gold("sft") - gold("base"));
+    std::cerr << "demo seed " << seed << ": gold ppo - sft " << ppo_gain.back() << ", ppo win rate " << win.back()
+              << ", best-of-n - sft " << bon_gain.back() << ", sft - base " << sft_gain.back() << "\n";
+    EXPECT_TRUE(fs::exists(dir + "/report.html"));
+    EXPECT_TRUE(fs::exists(dir + "/ppo/final/config.json"));
+    EXPECT_NE(out.find("report: "), std::string::npos);
   }
-  const auto& pol = eval["policies"];
-  EXPECT_GT(pol["ppo"]["gold"].get<double>(), pol["sft"]["gold"].get<double>() + 0.5) << eval.dump(2);
-  EXPECT_GT(pol["ppo"]["win_rate_vs_sft"].get<double>(), 0.6) << eval.dump(2);
-  EXPECT_GT(pol["best_of_n"]["gold"].get<double>(), pol["sft"]["gold"].get<double>()) << eval.dump(2);
-  EXPECT_GT(pol["sft"]["gold"].get<double>(), pol["base"]["gold"].get<double>()) << eval.dump(2);
-  EXPECT_TRUE(fs::exists(tmp / "run/report.html"));
-  EXPECT_TRUE(fs::exists(tmp / "run/ppo/final/config.json"));
-  EXPECT_NE(out.find("report: "), std::string::npos);
+  std::cerr << "demo medians over " << kSeeds << " seeds: gold ppo - sft " << median(ppo_gain) << ", win rate "
+            << median(win) << ", best-of-n - sft " << median(bon_gain) << ", sft - base " << median(sft_gain) << "\n";
+  EXPECT_GT(median(ppo_gain), kPpoGain);
+  EXPECT_GT(median(win), kWinRate);
+  EXPECT_GT(median(bon_gain), kBonGain);
+  EXPECT_GT(median(sft_gain), kSftGain);
+  const std::string run1 = tmp / "run1";
 
   // pipeline over the demo's files: sft only, then again -> skipped (restart where it stopped).
   std::ofstream cfg(tmp / "p.toml");
-  cfg << "[pipeline]\nout = \"" << tmp / "pipe" << "\"\n\n[sft]\nmodel = \"" << tmp / "run/base"
-      << "\"\ndata = \"" << tmp / "run/data/sft.jsonl" << "\"\nmax-steps = 3\nbatch-size = 8\nlr = 1e-3\n";
+  cfg << "[pipeline]\nout = \"" << tmp / "pipe" << "\"\n\n[sft]\nmodel = \"" << run1 + "/base"
+      << "\"\ndata = \"" << run1 + "/data/sft.jsonl" << "\"\nmax-steps = 3\nbatch-size = 8\nlr = 1e-3\n";
   cfg.close();
   ASSERT_EQ(test::run_rlhf("pipeline --device cpu --config " + tmp / "p.toml", &out), 0) << out;
   EXPECT_TRUE(fs::exists(tmp / "pipe/sft/config.json"));

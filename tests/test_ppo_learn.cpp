@@ -1,12 +1,23 @@
-// Learning for real: PPO, GRPO and RLOO raise a reward model's score on the tiny GPT-2 fixture within a few dozen
-// iterations on CPU, while the KL to the reference stays near the adaptive controller's target. Also: a NaN/inf
-// score stops the run naming the iteration (or is skipped and counted when asked).
+// Learning for real, as a statistic: PPO, GRPO and RLOO raise a scripted reward on the tiny GPT-2 fixture, over
+// several seeds, against the same runs with lr 0 as the baseline; PPO's KL stays near the adaptive controller's
+// target. Also: a NaN/inf score stops the run naming the iteration (or is skipped and counted when asked).
 //
-// The reward model is built here: gpt2-tiny's body with a score head w (a fixed random direction of norm
-// kScoreNorm), so r(x, y) = w · LN(h_last): each token placed last has a fixed score and the policy can learn to
-// end on high-scoring tokens. The critic is initialised from it (the default), as TRL and OpenRLHF do.
+// The reward is a rule on the tokens, so its signal does not depend on a random network's features (and through
+// them on the BLAS kernels): with N = max_new_tokens,
+//   s(y) = (1/N) · Σ_t m_t · (+1 if y_t is even and not EOS, else −1)        ∈ [−1, 1]
+// A random policy scores ≈ 0 (spread ≈ 1/√N per sequence); every token carries signal, so the policy learns it
+// within a few dozen iterations. An early EOS scores no better than the tokens it drops.
+//
+// The statistic: for each seed k, gain_k = mean score of the last kTail iterations − the same of the lr-0 run
+// with seed k (the baseline: with lr 0 the policy never changes, so any kTail of its iterations are distributed
+// like the last kTail; the baseline runs just kTail). The test asserts on the median gain over kSeeds seeds,
+// against a threshold set well below the spread measured on several CPUs, OpenBLAS kernels and thread counts
+// (numbers at each assertion; RLHF_LEARN_SEEDS=n runs n seeds to measure again). One trajectory is chaotic in
+// the float rounding (other kernels, other threads: other samples); the median over seeds is not.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "common/error.h"
@@ -18,12 +29,24 @@ using namespace rlhf;
 
 namespace {
 
-constexpr double kScoreNorm = 1.0;
+constexpr int64_t kEos = 2;
+constexpr size_t kTail = 5;
+// Thresholds on the median gain (the score's range is [−1, 1]; an lr-0 run's kTail mean spreads by about ±0.04).
+// Measured (tests/learning_matrix.sh: OPENBLAS_CORETYPE Prescott, Haswell, SkylakeX, unset × 1 and 2 threads, 2-core
+// AMD EPYC): median gain PPO 0.49-0.55 (KL 2.2-2.6 for a target of 2), GRPO 0.76-0.83, RLOO 0.82-0.86; libtorch 2.11
+// (MKL) within the same ranges. Each threshold is about half the smallest median measured.
+constexpr double kPpoGain = 0.25, kGroupGain = 0.4;
 
-void set_score_head(TransformerLM& m, const torch::Tensor& w) {
-  torch::NoGradGuard ng;
-  for (auto& nw : m.weights())
-    if (nw.name == "score.weight") nw.tensor.copy_(w.view_as(nw.tensor));
+int seeds() {
+  const char* e = std::getenv("RLHF_LEARN_SEEDS");
+  return e ? std::max(1, std::atoi(e)) : 5;
+}
+
+// s(y) above, (B,).
+torch::Tensor rule_score(const Rollout& r) {
+  const auto y = r.response_ids, m = r.response_mask;
+  const auto good = (y.remainder(2) == 0).logical_and(y != kEos).to(torch::kFloat32);
+  return ((2 * good - 1) * m).sum(1) / static_cast<double>(y.size(1));
 }
 
 struct Setup {
@@ -38,16 +61,11 @@ Setup make_setup(const std::string& algo) {
   lm.head = "lm";
   s.models.policy = load_model(dir, lm);
   s.models.ref = load_model(dir, lm);
-  LoadOptions sc;
-  sc.head = "score";
-  s.models.reward = load_model(dir, sc);
-  auto gen = at::detail::createCPUGenerator(123);
-  auto w = torch::randn({1, s.models.reward->config().hidden_size}, gen);
-  w = w / w.norm() * kScoreNorm;
-  set_score_head(*s.models.reward, w);
   if (algo == "ppo") {
-    s.models.critic = load_model(dir, sc);  // initialised from the reward model
-    set_score_head(*s.models.critic, w);
+    LoadOptions sc;
+    sc.head = "score";
+    sc.score_init = "zeros";  // a value head starting at V = 0 (the scripted reward has no reward model to copy)
+    s.models.critic = load_model(dir, sc);
   }
   auto pgen = at::detail::createCPUGenerator(7);
   for (int i = 0; i < 64; ++i) {
@@ -57,7 +75,7 @@ Setup make_setup(const std::string& algo) {
     for (int64_t j = 0; j < len; ++j) p.push_back(ids[j].item<int64_t>());
     s.data.prompts.push_back({nlohmann::json(nullptr), p});
   }
-  s.data.stop_ids = {2};
+  s.data.stop_ids = {kEos};
   s.data.pad_id = 0;
   return s;
 }
@@ -72,70 +90,91 @@ PPOConfig base_config(const std::string& algo) {
   c.max_new_tokens = 6;
   c.ppo_epochs = 4;
   c.num_minibatches = 2;
-  c.lr = 5e-3;  // a tiny randomly initialised model needs a large step
+  c.lr = 2e-3;  // a tiny randomly initialised model needs a large step
   c.critic_lr = 5e-3;
   c.lr_schedule = "constant";
-  c.adaptive_kl = true;
   c.kl_coef = 0.05;
-  c.kl_target = 2.0;   // nats per sequence
-  c.kl_horizon = 500;  // samples: β moves by up to 0.2·32/500 ≈ 1.3 % per iteration
   c.save_every = 0;
   return c;
 }
 
-struct Summary {
-  double first_score, last_score, last_kl, max_kl;
+double metric(const train::Metrics& m, const char* k) {
+  for (auto& [n, v] : m)
+    if (n == k) return v;
+  return std::nan("");
+}
+
+// Mean of metric k over the last kTail iterations.
+double tail_mean(const std::vector<train::Metrics>& h, const char* k) {
+  double s = 0;
+  for (size_t i = h.size() - kTail; i < h.size(); ++i) s += metric(h[i], k) / kTail;
+  return s;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Stats {
+  double gain, kl;  // medians over seeds: score gain over the lr-0 baseline; KL of the last kTail iterations
 };
 
-Summary run(const std::string& algo, PPOConfig c) {
-  auto s = make_setup(algo);
-  auto h = rl_train(c, s.models, s.data);
-  auto get = [&](size_t i, const char* k) {
-    for (auto& [n, v] : h[i])
-      if (n == k) return v;
-    return std::nan("");
-  };
-  Summary out{0, 0, 0, 0};
-  const size_t n = h.size(), k = 5;
-  for (size_t i = 0; i < k; ++i) out.first_score += get(i, "score") / k;
-  for (size_t i = n - k; i < n; ++i) {
-    out.last_score += get(i, "score") / k;
-    out.last_kl += get(i, "kl") / k;
+Stats learn(const std::string& algo, const PPOConfig& c) {
+  const int threads = at::get_num_threads();  // before any run (decoding switches to one thread for a while)
+  RLHooks hooks;
+  hooks.score = rule_score;
+  std::vector<double> gains, kls;
+  for (int k = 0; k < seeds(); ++k) {
+    PPOConfig run = c, base = c;
+    run.seed = base.seed = static_cast<uint64_t>(k);
+    base.lr = base.critic_lr = 0;
+    base.iterations = kTail;
+    auto s1 = make_setup(algo);
+    const auto h = rl_train(run, s1.models, s1.data, hooks);
+    auto s0 = make_setup(algo);
+    const auto h0 = rl_train(base, s0.models, s0.data, hooks);
+    gains.push_back(tail_mean(h, "score") - tail_mean(h0, "score"));
+    kls.push_back(tail_mean(h, "kl"));
+    std::cerr << algo << " seed " << k << ": score " << tail_mean(h0, "score") << " (lr 0) -> "
+              << tail_mean(h, "score") << ", gain " << gains.back() << ", KL " << kls.back() << ", beta "
+              << metric(h.back(), "beta") << "\n";
   }
-  for (size_t i = 0; i < n; ++i) out.max_kl = std::max(out.max_kl, get(i, "kl"));
-  std::cerr << algo << ": score " << out.first_score << " -> " << out.last_score << ", KL (last 5) " << out.last_kl
-            << ", max KL " << out.max_kl << ", beta " << get(n - 1, "beta") << "\n";
-  return out;
+  Stats st{median(gains), median(kls)};
+  std::cerr << algo << ": median gain " << st.gain << ", median KL " << st.kl << " over " << gains.size()
+            << " seeds (torch threads " << threads << ", OPENBLAS_CORETYPE "
+            << (std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "unset") << ")\n";
+  return st;
 }
 
 }  // namespace
 
 TEST(PPOLearn, PPORaisesScoreWithKLNearTarget) {
   auto c = base_config("ppo");
-  c.lr = 2e-3;
-  c.kl_coef = 0.1;
-  c.kl_target = 4.0;
+  c.adaptive_kl = true;
+  c.kl_coef = 0.3;     // β₀; the controller brings it to 0.15-0.23 by the end
+  c.kl_target = 2.0;   // nats per sequence
   c.kl_horizon = 100;  // β moves by up to 0.2·32/100 = 6.4 % per iteration
-  auto s = run("ppo", c);
-  // Measured (2 cores): score −0.44 -> −0.02 over 30 iterations with KL 5.3 (target 4). A higher lr (5e-3) raises
-  // the score by +1.4 but overshoots the KL to ~16.
-  EXPECT_GT(s.last_score, s.first_score + 0.3);
-  EXPECT_GT(s.last_kl, 0.0);
-  EXPECT_LT(s.last_kl, 2 * c.kl_target);
+  // (Starting at β₀ = 0.1 the controller could not catch up within 30 iterations: median KL 3.8-4.0, twice the
+  // target; with horizon 30 as well. lr 1e-3 instead of 2e-3 drifted further, KL 4.6.)
+  const auto s = learn("ppo", c);
+  EXPECT_GT(s.gain, kPpoGain);
+  EXPECT_GT(s.kl, 0.5 * c.kl_target);
+  EXPECT_LT(s.kl, 2 * c.kl_target);
 }
 
 TEST(PPOLearn, GRPORaisesScore) {
   auto c = base_config("grpo");
   c.kl_coef = 0.04;  // TRL's GRPO β (a loss coefficient)
-  c.adaptive_kl = false;
-  auto s = run("grpo", c);
-  EXPECT_GT(s.last_score, s.first_score + 0.5);
+  const auto s = learn("grpo", c);
+  EXPECT_GT(s.gain, kGroupGain);
 }
 
 TEST(PPOLearn, RLOORaisesScore) {
   auto c = base_config("rloo");
-  auto s = run("rloo", c);
-  EXPECT_GT(s.last_score, s.first_score + 0.5);
+  const auto s = learn("rloo", c);
+  EXPECT_GT(s.gain, kGroupGain);
 }
 
 TEST(PPOLearn, NonFiniteScoreStopsOrSkips) {
@@ -167,8 +206,5 @@ TEST(PPOLearn, NonFiniteScoreStopsOrSkips) {
   auto s = make_setup("ppo");
   auto h = rl_train(c, s.models, s.data, hooks);
   ASSERT_EQ(h.size(), 3u);
-  double skipped = 0;
-  for (auto& [n, v] : h[2])
-    if (n == "skipped") skipped = v;
-  EXPECT_EQ(skipped, 1.0);
+  EXPECT_EQ(metric(h[2], "skipped"), 1.0);
 }

@@ -64,7 +64,7 @@ void PPOConfig::validate() const {
   const int64_t rows = batch_size * (algo == "ppo" ? 1 : group_size);
   RLHF_CHECK(rows % (num_minibatches * grad_accum) == 0, "the rollout batch (", rows,
              " sequences) must divide into --num-minibatches × --grad-accum = ", num_minibatches * grad_accum);
-  RLHF_CHECK(lr > 0 && critic_lr > 0, "--lr and --critic-lr must be > 0");
+  RLHF_CHECK(lr >= 0 && critic_lr >= 0, "--lr and --critic-lr must be >= 0 (0: the models stay as they are, a baseline run)");
   RLHF_CHECK(lr_schedule == "linear" || lr_schedule == "cosine" || lr_schedule == "constant",
              "--lr-schedule must be linear, cosine or constant");
   RLHF_CHECK(clip_eps > 0 && vf_clip > 0, "--clip-eps and --vf-clip must be > 0");
