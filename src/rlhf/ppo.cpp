@@ -295,6 +295,393 @@ void save_rl_checkpoint(const PPOConfig& cfg, RLModels& models, train::AdamW& po
   train::save_checkpoint(checkpoint_dir(cfg), ck);
 }
 
+// ---------------------------------------------------------------- one iteration, step by step
+//
+// rl_train below runs, for each iteration, the numbered steps of the math at the top of this file:
+// rollout_step (1) → score_step (2, KL_t of 3) → advantages_step (r_t of 3, 4) → update_step (5) → β (6), then
+// iteration_metrics → record_step → checkpoint_step.
+// Shapes: B rollout rows (batch_size·G; G = 1 for PPO, group_size for GRPO/RLOO), N response tokens,
+// P prompt tokens. Each step takes what it reads and returns what it makes; the run's state that outlives an
+// iteration is RunState, Optimizers and Outputs.
+
+// The optimizers of the two trained networks and the learning-rate schedule they share (over all policy steps).
+struct Optimizers {
+  train::AdamW policy;                   // π
+  std::unique_ptr<train::AdamW> critic;  // V (PPO only; null for GRPO/RLOO)
+  train::ScheduleConfig sched;
+  Optimizers(const PPOConfig& cfg, RLModels& models);
+};
+
+train::AdamWConfig adamw_config(const PPOConfig& cfg) {
+  train::AdamWConfig acfg;
+  acfg.eps = cfg.adam_eps;
+  acfg.weight_decay = cfg.weight_decay;
+  return acfg;
+}
+
+Optimizers::Optimizers(const PPOConfig& cfg, RLModels& models)
+    : policy(train::default_param_groups(named_params(*models.policy), adamw_config(cfg)), adamw_config(cfg)) {
+  if (cfg.algo == "ppo") {
+    const auto acfg = adamw_config(cfg);
+    critic = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*models.critic), acfg), acfg);
+  }
+  sched.kind = cfg.lr_schedule;
+  sched.warmup_steps = cfg.warmup_steps;
+  sched.total_steps = cfg.iterations * cfg.ppo_epochs * cfg.num_minibatches;
+}
+
+// Where the iterations' records go: OUT/metrics.jsonl and OUT/samples.jsonl (appended to on --resume; not opened
+// when cfg.out is ""), the progress line, and the last checkpoint written, which a failure message names.
+struct Outputs {
+  std::unique_ptr<train::MetricsLog> log;  // null when cfg.out is ""
+  std::ofstream samples;
+  train::Progress progress;
+  std::string last_good;
+  Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint);
+};
+
+Outputs::Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint)
+    : progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo), last_good(std::move(last_good_checkpoint)) {
+  if (!cfg.out.empty()) {
+    log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume);
+    samples.open(fs::path(cfg.out) / "samples.jsonl", cfg.resume ? std::ios::app : std::ios::trunc);
+    train::write_json_atomic((fs::path(cfg.out) / "ppo_config.json").string(), cfg.to_json());
+  }
+}
+
+// What to do when iteration `it` meets a non-finite `what` (KL, score or loss): returns true (skip the batch,
+// counted in RunState::skipped) under --skip-nonfinite, else throws naming the last good checkpoint.
+using NonFinite = std::function<bool(const std::string& what, int64_t it)>;
+
+torch::Device device_of(TransformerLM& m) { return m.parameters().front().device(); }
+
+// The rollout batch of one iteration.
+struct Sampled {
+  Rollout rollout;                     // prompt_ids (B, P); response_ids, response_mask, logprobs (B, N); has_eos (B,)
+  std::vector<int64_t> prompt_of_row;  // (B,): the index into data.prompts of each row
+};
+
+// 1. Rollout. In: the policy π, the prompts; iteration `it`. Out: B = batch_size·G rows, the batch_size prompts
+// of the iteration (iteration_prompts: a seeded shuffle, deterministic in (seed, it)) each repeated G times, one
+// response y ~ π(·|x) each at temperature τ (top-k / top-p as configured), cut after the first stop token, drawn
+// with a generator seeded by (seed, it) so that a resumed run samples the same responses.
+Sampled rollout_step(const PPOConfig& cfg, TransformerLM& policy, const RLData& data, int64_t G, int64_t it) {
+  SamplingOptions so;
+  so.temperature = static_cast<float>(cfg.temperature);
+  so.top_k = static_cast<int>(cfg.top_k);
+  so.top_p = static_cast<float>(cfg.top_p);
+  so.max_new_tokens = static_cast<int>(cfg.max_new_tokens);
+  so.stop_at_eos = true;
+  auto pidx = iteration_prompts(static_cast<int64_t>(data.prompts.size()), cfg.batch_size, cfg.seed, it);
+  Sampled s;
+  std::vector<std::vector<int64_t>> prompt_ids;
+  for (auto p : pidx)
+    for (int64_t g = 0; g < G; ++g) {
+      prompt_ids.push_back(data.prompts[p].ids);
+      s.prompt_of_row.push_back(p);
+    }
+  auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + static_cast<uint64_t>(it) + 1);
+  s.rollout = rollout_generate(policy, prompt_ids, so, data.stop_ids, data.pad_id, gen);
+  return s;
+}
+
+// What the networks say about a rollout before the update (no grad). 0 on padding where per token.
+struct Scored {
+  torch::Tensor old_logp;    // (B, N) logp_t under π at τ
+  torch::Tensor ref_logp;    // (B, N) the same under π_ref
+  torch::Tensor old_values;  // (B, N) V_t of the critic (PPO only; undefined for GRPO/RLOO)
+  torch::Tensor raw_score;   // (B,) float32: RM(x, y) at the last real token, or the score hook
+  torch::Tensor score;       // (B,) s: raw_score − missing-EOS penalty, · scale, normalised, clipped (as configured)
+  torch::Tensor kl;          // (B, N) KL_t, k1 or k3
+  torch::Tensor entropy;     // (B, N) H_t of π at τ
+};
+
+// 2. Scoring (and KL_t of 3). In: the rollout r (B rows, N response tokens); π, π_ref, the reward model (or
+// hooks.score), the critic (PPO); the running score moments, updated here when normalize_score is on. Out: Scored,
+// computed in this order: π's log-probs and entropy, π_ref's log-probs, the score and its transformations,
+// KL_t · m_t, V_t.
+Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const Rollout& r, KLEstimator est,
+                  RunningMoments& moments) {
+  torch::NoGradGuard ng;
+  const auto& mask = r.response_mask;  // (B, N)
+  Scored sc;
+  auto f = response_logprobs(*models.policy, r, cfg.temperature, /*with_entropy=*/true);
+  sc.old_logp = f.logprobs;
+  sc.entropy = f.entropy;
+  sc.ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
+  sc.raw_score = hooks.score ? hooks.score(r).to(device_of(*models.policy), torch::kFloat32)
+                             : sequence_scores(*models.reward, r);
+  auto score = sc.raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
+  score = score * cfg.score_scale;
+  if (cfg.normalize_score) {
+    moments.update(score);
+    score = (score - moments.mean) / moments.std();
+  }
+  if (cfg.score_clip > 0) score = score.clamp(-cfg.score_clip, cfg.score_clip);
+  sc.score = score;
+  sc.kl = kl_per_token(sc.old_logp, sc.ref_logp, est) * mask;  // (B, N)
+  if (cfg.algo == "ppo") sc.old_values = response_values(*models.critic, r);
+  return sc;
+}
+
+struct Advantages {
+  torch::Tensor advantages;  // PPO: (B, N) A_t, whitened over valid tokens when asked; GRPO/RLOO: (B,) per sequence
+  torch::Tensor returns;     // (B, N) R_t = A_t + V_t, from the unwhitened A_t (PPO only; undefined otherwise)
+};
+
+// 3-4. Rewards and advantages (no grad). In: Scored, the response mask m (B, N), this iteration's KL coefficient β.
+// PPO: r_t = −β·KL_t + [t = last]·s (optionally scaled to std 1), GAE(γ, λ) over V_t, A whitened when asked.
+// GRPO: A = (s − mean_group)/(std_group + ε). RLOO: leave-one-out baseline of s − β·Σ_t KL_t within each group.
+Advantages advantages_step(const PPOConfig& cfg, const Scored& sc, const torch::Tensor& mask, double beta) {
+  torch::NoGradGuard ng;
+  Advantages out;
+  if (cfg.algo == "ppo") {
+    auto rewards = per_token_rewards(sc.kl, sc.score, mask, beta);
+    if (cfg.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
+    auto g = gae(rewards, sc.old_values, mask, cfg.gamma, cfg.lam);
+    out.advantages = cfg.whiten_advantages ? masked_whiten(g.advantages, mask) : g.advantages;
+    out.returns = g.returns;
+  } else if (cfg.algo == "grpo") {
+    out.advantages = grpo_advantages(sc.score, cfg.group_size, cfg.grpo_eps);  // (B,)
+  } else {
+    out.advantages = rloo_advantages(sc.score - beta * sc.kl.sum(1), cfg.group_size);  // (B,)
+  }
+  return out;
+}
+
+struct MicroLoss {
+  torch::Tensor loss;      // scalar, differentiable in π (and V)
+  train::Metrics metrics;  // policy_loss, value_loss, clip_frac, approx_kl, ... [, ptx_loss]
+  double approx_kl = 0;    // ½·mean_valid((logp_new − logp_t)²)
+};
+
+// The loss of one micro-batch: rows idx (b,) of the rollout, on the device. PPO: L_pg + c_v·L_v; GRPO: the clipped
+// surrogate + β·KL to π_ref; RLOO: the surrogate alone (its KL is in the reward); then − c_ent·mean_valid(H_t)
+// and + γ_ptx·(−mean log π(x_ptx)) on the ptx examples of draw number `ptx_draw`, when those are on.
+MicroLoss micro_loss(const PPOConfig& cfg, RLModels& models, const RLData& data, const Rollout& r,
+                     const Scored& sc, const Advantages& adv, const torch::Tensor& idx, double beta,
+                     int64_t ptx_draw) {
+  auto sub = r.select(idx);
+  auto sm = r.response_mask.index_select(0, idx);  // (b, N)
+  auto f = response_logprobs(*models.policy, sub, cfg.temperature, /*with_entropy=*/cfg.ent_coef > 0);
+  MicroLoss out;
+  if (cfg.algo == "ppo") {
+    auto pl = ppo_policy_loss(f.logprobs, sc.old_logp.index_select(0, idx), adv.advantages.index_select(0, idx), sm,
+                              cfg.clip_eps);
+    auto v = response_values(*models.critic, sub);
+    auto vl = ppo_value_loss(v, sc.old_values.index_select(0, idx), adv.returns.index_select(0, idx), sm, cfg.vf_clip);
+    out.loss = pl.loss + cfg.vf_coef * vl.loss;
+    out.metrics = {{"policy_loss", pl.loss.item<double>()}, {"value_loss", vl.loss.item<double>()},
+                   {"clip_frac", pl.clip_frac}, {"approx_kl", pl.approx_kl}, {"vf_clip_frac", vl.clip_frac},
+                   {"ratio_mean", pl.ratio_mean}, {"ratio_var", pl.ratio_var}};
+    out.approx_kl = pl.approx_kl;
+  } else {
+    const double kl_beta = cfg.algo == "grpo" ? beta : 0.0;  // RLOO: KL is in the reward
+    torch::Tensor sub_ref = sc.ref_logp.index_select(0, idx);
+    auto gl = grpo_loss(f.logprobs, sc.old_logp.index_select(0, idx), sub_ref, adv.advantages.index_select(0, idx),
+                        sm, cfg.clip_eps, kl_beta);
+    out.loss = gl.loss;
+    out.metrics = {{"policy_loss", gl.pg_loss.item<double>()}, {"value_loss", 0.0}, {"clip_frac", gl.clip_frac},
+                   {"approx_kl", gl.approx_kl}, {"kl_loss", gl.kl.item<double>()}};
+    out.approx_kl = gl.approx_kl;
+  }
+  if (cfg.ent_coef > 0) out.loss = out.loss - cfg.ent_coef * masked_mean(f.entropy, sm);
+  if (cfg.ptx_coef > 0) {
+    auto pl = ptx_loss(*models.policy, data.ptx, cfg.ptx_batch_size, data.pad_id, cfg.seed, ptx_draw);
+    out.loss = out.loss + cfg.ptx_coef * pl;
+    out.metrics.push_back({"ptx_loss", pl.item<double>()});
+  }
+  return out;
+}
+
+struct Update {
+  train::Metrics metrics;  // means over micro-batches and optimizer steps, in first-seen order (empty: no update)
+  int64_t epochs = 0;      // epochs completed
+  bool skipped = false;    // a non-finite loss stopped the update (the batch is skipped)
+};
+
+// 5. Update. In: the rollout (B rows), Scored, Advantages, β; the optimizers (stepped here). For each of
+// ppo_epochs epochs, a permutation of the B rows seeded by (seed, it, epoch) is cut into num_minibatches
+// minibatches of grad_accum micro-batches; each micro-batch's loss / grad_accum is backpropagated, then each
+// model's gradient is clipped to max_grad_norm and AdamW steps at the scheduled lr. The epochs stop after a
+// minibatch whose mean approx-KL exceeds target_approx_kl (> 0), and at a non-finite loss (`nonfinite` decides:
+// skip the batch or stop the run). Out: the metrics means, the epochs completed, whether the batch was skipped.
+Update update_step(const PPOConfig& cfg, RLModels& models, const RLData& data, Optimizers& opt, const Rollout& r,
+                   const Scored& sc, const Advantages& adv, double beta, int64_t it, const NonFinite& nonfinite) {
+  const auto device = device_of(*models.policy);
+  const int64_t rows = r.batch();
+  Update out;
+  train::MetricsMean upd;
+  bool early_stop = false;
+  for (int64_t epoch = 0; epoch < cfg.ppo_epochs && !out.skipped && !early_stop; ++epoch) {
+    auto pgen = at::detail::createCPUGenerator(cfg.seed * 7919ULL + static_cast<uint64_t>(it * 131 + epoch) + 17);
+    auto perm = torch::randperm(rows, pgen, torch::kInt64);
+    const int64_t mb = rows / cfg.num_minibatches, micro = mb / cfg.grad_accum;
+    for (int64_t m = 0; m < cfg.num_minibatches && !out.skipped; ++m) {
+      const double lr = train::schedule_lr(opt.sched, cfg.lr, opt.policy.steps());
+      const double clr = train::schedule_lr(opt.sched, cfg.critic_lr, opt.policy.steps());
+      double mb_approx_kl = 0;
+      for (int64_t a = 0; a < cfg.grad_accum; ++a) {
+        auto idx = perm.narrow(0, m * mb + a * micro, micro).to(device);
+        const int64_t ptx_draw =
+            (it * cfg.ppo_epochs + epoch) * cfg.num_minibatches * cfg.grad_accum + m * cfg.grad_accum + a;
+        auto ml = micro_loss(cfg, models, data, r, sc, adv, idx, beta, ptx_draw);
+        mb_approx_kl += ml.approx_kl / cfg.grad_accum;
+        if (!std::isfinite(ml.loss.item<double>())) {
+          out.skipped = nonfinite("loss", it);
+          opt.policy.zero_grad();
+          if (opt.critic) opt.critic->zero_grad();
+          break;
+        }
+        (ml.loss / static_cast<double>(cfg.grad_accum)).backward();
+        upd.add(ml.metrics);
+      }
+      if (out.skipped) break;
+      const double gn = train::clip_grad_norm(opt.policy.params(), cfg.max_grad_norm);
+      opt.policy.step(lr);
+      opt.policy.zero_grad();
+      train::Metrics gm{{"grad_norm", gn}, {"lr", lr}};
+      if (opt.critic) {
+        gm.push_back({"critic_grad_norm", train::clip_grad_norm(opt.critic->params(), cfg.max_grad_norm)});
+        opt.critic->step(clr);
+        opt.critic->zero_grad();
+      }
+      upd.add(gm);
+      if (cfg.target_approx_kl > 0 && mb_approx_kl > cfg.target_approx_kl) early_stop = true;
+    }
+    if (!out.skipped) ++out.epochs;
+  }
+  out.metrics = upd.mean();
+  return out;
+}
+
+struct Timings {
+  double rollout_s = 0, scoring_s = 0, train_s = 0;  // scoring_s: score_step + advantages_step
+};
+
+// The metrics of one iteration, in the order of metrics.jsonl: score (mean raw score), kl (mean KL_seq), beta
+// (after this iteration's update), reward (mean s − β·KL_seq), policy_loss, value_loss, clip_frac, approx_kl (NaN
+// when no update ran), entropy, response_length, eos_frac, tokens_per_s, the three timings, the update's other
+// means, epochs, skipped. In: seq_kl (B,) = Σ_t KL_t and its mean kl_mean, the response mask and has_eos of r.
+train::Metrics iteration_metrics(const Scored& sc, const torch::Tensor& seq_kl, double kl_mean, double beta,
+                                 const Update& upd, const Rollout& r, const Timings& t, int64_t skipped) {
+  const auto& mask = r.response_mask;
+  const double resp_len = mask.sum(1).mean().item<double>();
+  const double total_s = t.rollout_s + t.scoring_s + t.train_s;
+  train::Metrics met{{"score", sc.raw_score.mean().item<double>()},
+                     {"kl", kl_mean},
+                     {"beta", beta},
+                     {"reward", (sc.score - beta * seq_kl).mean().item<double>()}};
+  const auto& um = upd.metrics;
+  for (const char* k : {"policy_loss", "value_loss", "clip_frac", "approx_kl"}) {
+    double v = std::nan("");
+    for (auto& [n, x] : um)
+      if (n == k) v = x;
+    met.push_back({k, v});
+  }
+  met.push_back({"entropy", masked_mean(sc.entropy, mask).item<double>()});
+  met.push_back({"response_length", resp_len});
+  met.push_back({"eos_frac", r.has_eos.to(torch::kFloat32).mean().item<double>()});
+  met.push_back({"tokens_per_s", mask.sum().item<double>() / std::max(total_s, 1e-9)});
+  met.push_back({"rollout_s", t.rollout_s});
+  met.push_back({"scoring_s", t.scoring_s});
+  met.push_back({"train_s", t.train_s});
+  for (auto& [n, x] : um)
+    if (n != "policy_loss" && n != "value_loss" && n != "clip_frac" && n != "approx_kl") met.push_back({n, x});
+  met.push_back({"epochs", static_cast<double>(upd.epochs)});
+  met.push_back({"skipped", static_cast<double>(skipped)});
+  return met;
+}
+
+// Recording of iteration `it`: `gold` (the judge's mean over the rows) appended to met when hooks.gold and a
+// formatter are set; the first num_samples rows to samples.jsonl every samples_every iterations (text through
+// the formatter, else token ids); then metrics.jsonl, the progress line and hooks.on_iteration get met.
+void record_step(const PPOConfig& cfg, const RLData& data, const RLHooks& hooks, const Sampled& s,
+                 const Scored& sc, const torch::Tensor& seq_kl, int64_t it, train::Metrics& met, Outputs& out) {
+  const Rollout& r = s.rollout;
+  const auto& mask = r.response_mask;
+  // Text for the gold judge and the samples file.
+  const bool want_samples = !cfg.out.empty() && cfg.samples_every > 0 && (it + 1) % cfg.samples_every == 0;
+  std::vector<std::string> prompts_text, responses_text;
+  if (data.formatter && (hooks.gold || want_samples)) {
+    auto resp = r.response_ids.cpu();
+    for (int64_t b = 0; b < r.batch(); ++b) {
+      prompts_text.push_back(data.formatter->prompt_text(data.prompts[s.prompt_of_row[b]].prompt));
+      responses_text.push_back(data.formatter->decode_response(to_vector(resp[b])));
+    }
+  }
+  if (hooks.gold && data.formatter) {
+    double g = 0;
+    for (size_t b = 0; b < prompts_text.size(); ++b) g += hooks.gold(prompts_text[b], responses_text[b]);
+    met.push_back({"gold", g / static_cast<double>(prompts_text.size())});
+  }
+  if (want_samples) {
+    for (int64_t b = 0; b < std::min<int64_t>(cfg.num_samples, r.batch()); ++b) {
+      json j{{"iteration", it + 1}, {"score", sc.raw_score[b].item<double>()}, {"kl", seq_kl[b].item<double>()}};
+      if (data.formatter) {
+        j["prompt"] = prompts_text[b];
+        j["response"] = responses_text[b];
+      } else {
+        j["prompt_ids"] = data.prompts[s.prompt_of_row[b]].ids;
+        auto resp = to_vector(r.response_ids[b]);
+        resp.resize(static_cast<size_t>(mask[b].sum().item<double>()));
+        j["response_ids"] = resp;
+      }
+      out.samples << j.dump() << "\n";
+    }
+    out.samples.flush();
+  }
+  if (out.log) out.log->log(it + 1, met);
+  out.progress.update(it + 1, met);
+  if (hooks.on_iteration) hooks.on_iteration(it + 1, met);
+}
+
+// After iteration `it` (0-based), every save_every iterations and after the last: OUT/checkpoint with the state
+// "it + 1 iterations done" (st is the state of iteration `it`); failure messages name it from then on.
+void checkpoint_step(const PPOConfig& cfg, RLModels& models, Optimizers& opt, const RunState& st,
+                     const RLData& data, int64_t it, Outputs& out) {
+  const bool last = it + 1 == cfg.iterations;
+  if (!cfg.out.empty() && ((cfg.save_every > 0 && (it + 1) % cfg.save_every == 0) || last)) {
+    RunState next = st;
+    next.iteration = it + 1;
+    save_rl_checkpoint(cfg, models, opt.policy, opt.critic.get(), next, data);
+    out.last_good = cat(checkpoint_dir(cfg), " (iteration ", it + 1, ")");
+  }
+}
+
+// The models' modes for training: π_ref and the reward model frozen; π and V trainable. All in eval(): there is no
+// dropout in these models; eval() everywhere all the same (Huang et al.).
+void prepare_models(RLModels& models) {
+  freeze(*models.ref);
+  if (models.reward) freeze(*models.reward);
+  models.policy->eval();
+  for (auto& p : models.policy->parameters()) p.set_requires_grad(true);
+  if (models.critic) {
+    models.critic->eval();
+    for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
+  }
+}
+
+// The run's state at the start: β from the config, or (--resume) the state and optimizer moments of
+// OUT/checkpoint, which then becomes the last good checkpoint.
+RunState start_state(const PPOConfig& cfg, Optimizers& opt, std::string& last_good) {
+  RunState st;
+  st.kl.beta = cfg.kl_coef;
+  st.kl.adaptive = cfg.adaptive_kl;
+  st.kl.target = cfg.kl_target;
+  st.kl.horizon = cfg.kl_horizon;
+  if (cfg.resume) {
+    RLHF_CHECK(!cfg.out.empty() && train::is_checkpoint(checkpoint_dir(cfg)), checkpoint_dir(cfg),
+               ": no checkpoint to resume from (hint: drop --resume for a fresh run)");
+    std::vector<train::CheckpointOptimizer> opts{{"optimizer", &opt.policy}};
+    if (opt.critic) opts.push_back({"critic_optimizer", opt.critic.get()});
+    auto ts = train::load_checkpoint(checkpoint_dir(cfg), opts);
+    st.from_json(ts.state);
+    last_good = checkpoint_dir(cfg);
+  }
+  return st;
+}
+
 }  // namespace
 
 std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, const RLData& data,
@@ -307,276 +694,54 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
   RLHF_CHECK(!data.prompts.empty(), "rl_train: no prompts");
   RLHF_CHECK(cfg.ptx_coef == 0 || !data.ptx.empty(), "--ptx-coef > 0 needs --ptx-data");
   const KLEstimator est = parse_kl_estimator(cfg.kl_estimator);
-  const bool write = !cfg.out.empty();
-  if (write) fs::create_directories(cfg.out);
-
-  auto& policy = *models.policy;
-  freeze(*models.ref);
-  if (models.reward) freeze(*models.reward);
-  policy.eval();  // there is no dropout in these models; eval() everywhere all the same (Huang et al.)
-  for (auto& p : policy.parameters()) p.set_requires_grad(true);
-  if (models.critic) {
-    models.critic->eval();
-    for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
-  }
-
-  train::AdamWConfig acfg;
-  acfg.eps = cfg.adam_eps;
-  acfg.weight_decay = cfg.weight_decay;
-  train::AdamW pol_opt(train::default_param_groups(named_params(policy), acfg), acfg);
-  std::unique_ptr<train::AdamW> critic_opt;
-  if (is_ppo)
-    critic_opt = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*models.critic), acfg), acfg);
+  if (!cfg.out.empty()) fs::create_directories(cfg.out);
+  prepare_models(models);
+  Optimizers opt(cfg, models);
   const int64_t G = is_ppo ? 1 : cfg.group_size;
   const int64_t rows = cfg.batch_size * G;
-  train::ScheduleConfig sched;
-  sched.kind = cfg.lr_schedule;
-  sched.warmup_steps = cfg.warmup_steps;
-  sched.total_steps = cfg.iterations * cfg.ppo_epochs * cfg.num_minibatches;
-
-  RunState st;
-  st.kl.beta = cfg.kl_coef;
-  st.kl.adaptive = cfg.adaptive_kl;
-  st.kl.target = cfg.kl_target;
-  st.kl.horizon = cfg.kl_horizon;
   std::string last_good = "(none yet)";
-  if (cfg.resume) {
-    RLHF_CHECK(write && train::is_checkpoint(checkpoint_dir(cfg)), checkpoint_dir(cfg),
-               ": no checkpoint to resume from (hint: drop --resume for a fresh run)");
-    std::vector<train::CheckpointOptimizer> opts{{"optimizer", &pol_opt}};
-    if (critic_opt) opts.push_back({"critic_optimizer", critic_opt.get()});
-    auto ts = train::load_checkpoint(checkpoint_dir(cfg), opts);
-    st.from_json(ts.state);
-    last_good = checkpoint_dir(cfg);
-  }
-  std::unique_ptr<train::MetricsLog> log;
-  std::ofstream samples;
-  if (write) {
-    log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume);
-    samples.open(fs::path(cfg.out) / "samples.jsonl", cfg.resume ? std::ios::app : std::ios::trunc);
-    train::write_json_atomic((fs::path(cfg.out) / "ppo_config.json").string(), cfg.to_json());
-  }
-  train::Progress progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo);
-
-  SamplingOptions so;
-  so.temperature = static_cast<float>(cfg.temperature);
-  so.top_k = static_cast<int>(cfg.top_k);
-  so.top_p = static_cast<float>(cfg.top_p);
-  so.max_new_tokens = static_cast<int>(cfg.max_new_tokens);
-  so.stop_at_eos = true;
-  const auto device = policy.parameters().front().device();
-  std::vector<train::Metrics> history;
-
-  auto nonfinite = [&](const std::string& what, int64_t it) -> bool {
+  RunState st = start_state(cfg, opt, last_good);
+  Outputs out(cfg, st, last_good);
+  const NonFinite nonfinite = [&](const std::string& what, int64_t it) -> bool {
     if (cfg.skip_nonfinite) {
       ++st.skipped;
-      progress.note(cat("iteration ", it + 1, ": non-finite ", what, "; batch skipped (", st.skipped, " so far)"));
+      out.progress.note(cat("iteration ", it + 1, ": non-finite ", what, "; batch skipped (", st.skipped, " so far)"));
       return true;
     }
-    fail("iteration ", it + 1, ": non-finite ", what, "; the run stops here. Last good checkpoint: ", last_good,
+    fail("iteration ", it + 1, ": non-finite ", what, "; the run stops here. Last good checkpoint: ", out.last_good,
          " (hint: lower --lr, raise --kl-coef, or pass --skip-nonfinite to skip such batches)");
   };
+  std::vector<train::Metrics> history;
 
   for (; st.iteration < cfg.iterations; ++st.iteration) {
     const int64_t it = st.iteration;
-    // ---- 1. rollout
+    Timings t;
     auto t0 = Clock::now();
-    auto pidx = iteration_prompts(static_cast<int64_t>(data.prompts.size()), cfg.batch_size, cfg.seed, it);
-    std::vector<std::vector<int64_t>> prompt_ids;
-    std::vector<int64_t> prompt_of_row;
-    for (auto p : pidx)
-      for (int64_t g = 0; g < G; ++g) {
-        prompt_ids.push_back(data.prompts[p].ids);
-        prompt_of_row.push_back(p);
-      }
-    auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + static_cast<uint64_t>(it) + 1);
-    Rollout r = rollout_generate(policy, prompt_ids, so, data.stop_ids, data.pad_id, gen);
-    const auto mask = r.response_mask;  // (B, N)
-    const double rollout_s = seconds_since(t0);
+    const Sampled s = rollout_step(cfg, *models.policy, data, G, it);  // 1
+    t.rollout_s = seconds_since(t0);
 
-    // ---- 2-4. scoring, rewards, advantages
     auto t1 = Clock::now();
-    torch::Tensor old_logp, ref_logp, old_values, raw_score, score, kl, rewards, advantages, returns, entropy;
-    {
-      torch::NoGradGuard ng;
-      auto f = response_logprobs(policy, r, cfg.temperature, /*with_entropy=*/true);
-      old_logp = f.logprobs;
-      entropy = f.entropy;
-      ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
-      raw_score = hooks.score ? hooks.score(r).to(device, torch::kFloat32) : sequence_scores(*models.reward, r);
-      score = raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
-      score = score * cfg.score_scale;
-      if (cfg.normalize_score) {
-        st.score_moments.update(score);
-        score = (score - st.score_moments.mean) / st.score_moments.std();
-      }
-      if (cfg.score_clip > 0) score = score.clamp(-cfg.score_clip, cfg.score_clip);
-      kl = kl_per_token(old_logp, ref_logp, est) * mask;  // (B, N)
-      if (is_ppo) {
-        old_values = response_values(*models.critic, r);
-        rewards = per_token_rewards(kl, score, mask, st.kl.beta);
-        if (cfg.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
-        auto g = gae(rewards, old_values, mask, cfg.gamma, cfg.lam);
-        advantages = cfg.whiten_advantages ? masked_whiten(g.advantages, mask) : g.advantages;
-        returns = g.returns;
-      } else if (cfg.algo == "grpo") {
-        advantages = grpo_advantages(score, G, cfg.grpo_eps);  // (B,)
-      } else {
-        advantages = rloo_advantages(score - st.kl.beta * kl.sum(1), G);  // (B,)
-      }
-    }
-    const double scoring_s = seconds_since(t1);
-    const auto seq_kl = kl.sum(1);  // (B,)
+    const Scored sc = score_step(cfg, models, hooks, s.rollout, est, st.score_moments);      // 2, KL_t of 3
+    const Advantages adv = advantages_step(cfg, sc, s.rollout.response_mask, st.kl.beta);  // r_t of 3, 4
+    t.scoring_s = seconds_since(t1);
+    const auto seq_kl = sc.kl.sum(1);  // (B,) KL_seq
     const double kl_mean = seq_kl.mean().item<double>();
     bool skip = false;
-    if (!all_finite(seq_kl) || !all_finite(raw_score)) skip = nonfinite("KL or score", it);
+    if (!all_finite(seq_kl) || !all_finite(sc.raw_score)) skip = nonfinite("KL or score", it);
 
-    // ---- 5. update
     auto t2 = Clock::now();
-    train::MetricsMean upd;
-    int64_t epochs_done = 0;
-    bool early_stop = false;
-    for (int64_t epoch = 0; epoch < cfg.ppo_epochs && !skip && !early_stop; ++epoch) {
-      auto pgen = at::detail::createCPUGenerator(cfg.seed * 7919ULL + static_cast<uint64_t>(it * 131 + epoch) + 17);
-      auto perm = torch::randperm(rows, pgen, torch::kInt64);
-      const int64_t mb = rows / cfg.num_minibatches, micro = mb / cfg.grad_accum;
-      for (int64_t m = 0; m < cfg.num_minibatches && !skip; ++m) {
-        const double lr = train::schedule_lr(sched, cfg.lr, pol_opt.steps());
-        const double clr = train::schedule_lr(sched, cfg.critic_lr, pol_opt.steps());
-        double mb_approx_kl = 0;
-        for (int64_t a = 0; a < cfg.grad_accum; ++a) {
-          auto idx = perm.narrow(0, m * mb + a * micro, micro).to(device);
-          auto sub = r.select(idx);
-          auto sm = mask.index_select(0, idx);
-          auto f = response_logprobs(policy, sub, cfg.temperature, /*with_entropy=*/cfg.ent_coef > 0);
-          torch::Tensor loss;
-          train::Metrics mm;
-          if (is_ppo) {
-            auto pl = ppo_policy_loss(f.logprobs, old_logp.index_select(0, idx), advantages.index_select(0, idx), sm,
-                                      cfg.clip_eps);
-            auto v = response_values(*models.critic, sub);
-            auto vl = ppo_value_loss(v, old_values.index_select(0, idx), returns.index_select(0, idx), sm, cfg.vf_clip);
-            loss = pl.loss + cfg.vf_coef * vl.loss;
-            mm = {{"policy_loss", pl.loss.item<double>()}, {"value_loss", vl.loss.item<double>()},
-                  {"clip_frac", pl.clip_frac}, {"approx_kl", pl.approx_kl}, {"vf_clip_frac", vl.clip_frac},
-                  {"ratio_mean", pl.ratio_mean}, {"ratio_var", pl.ratio_var}};
-            mb_approx_kl += pl.approx_kl / cfg.grad_accum;
-          } else {
-            const double beta = cfg.algo == "grpo" ? st.kl.beta : 0.0;  // RLOO: KL is in the reward
-            torch::Tensor sub_ref = ref_logp.index_select(0, idx);
-            auto gl = grpo_loss(f.logprobs, old_logp.index_select(0, idx), sub_ref, advantages.index_select(0, idx),
-                                sm, cfg.clip_eps, beta);
-            loss = gl.loss;
-            mm = {{"policy_loss", gl.pg_loss.item<double>()}, {"value_loss", 0.0}, {"clip_frac", gl.clip_frac},
-                  {"approx_kl", gl.approx_kl}, {"kl_loss", gl.kl.item<double>()}};
-            mb_approx_kl += gl.approx_kl / cfg.grad_accum;
-          }
-          if (cfg.ent_coef > 0) loss = loss - cfg.ent_coef * masked_mean(f.entropy, sm);
-          if (cfg.ptx_coef > 0) {
-            auto pl = ptx_loss(policy, data.ptx, cfg.ptx_batch_size, data.pad_id, cfg.seed,
-                               (it * cfg.ppo_epochs + epoch) * cfg.num_minibatches * cfg.grad_accum + m * cfg.grad_accum + a);
-            loss = loss + cfg.ptx_coef * pl;
-            mm.push_back({"ptx_loss", pl.item<double>()});
-          }
-          if (!std::isfinite(loss.item<double>())) {
-            skip = nonfinite("loss", it);
-            pol_opt.zero_grad();
-            if (critic_opt) critic_opt->zero_grad();
-            break;
-          }
-          (loss / static_cast<double>(cfg.grad_accum)).backward();
-          upd.add(mm);
-        }
-        if (skip) break;
-        const double gn = train::clip_grad_norm(pol_opt.params(), cfg.max_grad_norm);
-        pol_opt.step(lr);
-        pol_opt.zero_grad();
-        train::Metrics gm{{"grad_norm", gn}, {"lr", lr}};
-        if (critic_opt) {
-          gm.push_back({"critic_grad_norm", train::clip_grad_norm(critic_opt->params(), cfg.max_grad_norm)});
-          critic_opt->step(clr);
-          critic_opt->zero_grad();
-        }
-        upd.add(gm);
-        if (cfg.target_approx_kl > 0 && mb_approx_kl > cfg.target_approx_kl) early_stop = true;
-      }
-      if (!skip) ++epochs_done;
-    }
-    const double train_s = seconds_since(t2);
+    const Update upd =
+        skip ? Update{} : update_step(cfg, models, data, opt, s.rollout, sc, adv, st.kl.beta, it, nonfinite);  // 5
+    t.train_s = seconds_since(t2);
+    skip = skip || upd.skipped;
 
-    // ---- 6. β and the metrics of this iteration
-    if (!skip) st.kl.update(kl_mean, rows);
-    const double resp_len = mask.sum(1).mean().item<double>();
-    const double total_s = rollout_s + scoring_s + train_s;
-    train::Metrics met{{"score", raw_score.mean().item<double>()},
-                       {"kl", kl_mean},
-                       {"beta", st.kl.beta},
-                       {"reward", (score - st.kl.beta * seq_kl).mean().item<double>()}};
-    auto um = upd.mean();
-    for (const char* k : {"policy_loss", "value_loss", "clip_frac", "approx_kl"}) {
-      double v = std::nan("");
-      for (auto& [n, x] : um)
-        if (n == k) v = x;
-      met.push_back({k, v});
-    }
-    met.push_back({"entropy", masked_mean(entropy, mask).item<double>()});
-    met.push_back({"response_length", resp_len});
-    met.push_back({"eos_frac", r.has_eos.to(torch::kFloat32).mean().item<double>()});
-    met.push_back({"tokens_per_s", mask.sum().item<double>() / std::max(total_s, 1e-9)});
-    met.push_back({"rollout_s", rollout_s});
-    met.push_back({"scoring_s", scoring_s});
-    met.push_back({"train_s", train_s});
-    for (auto& [n, x] : um)
-      if (n != "policy_loss" && n != "value_loss" && n != "clip_frac" && n != "approx_kl") met.push_back({n, x});
-    met.push_back({"epochs", static_cast<double>(epochs_done)});
-    met.push_back({"skipped", static_cast<double>(st.skipped)});
-
-    // Text for the gold judge and the samples file.
-    const bool want_samples = write && cfg.samples_every > 0 && (it + 1) % cfg.samples_every == 0;
-    std::vector<std::string> prompts_text, responses_text;
-    if (data.formatter && (hooks.gold || want_samples)) {
-      auto resp = r.response_ids.cpu();
-      for (int64_t b = 0; b < r.batch(); ++b) {
-        prompts_text.push_back(data.formatter->prompt_text(data.prompts[prompt_of_row[b]].prompt));
-        responses_text.push_back(data.formatter->decode_response(to_vector(resp[b])));
-      }
-    }
-    if (hooks.gold && data.formatter) {
-      double g = 0;
-      for (size_t b = 0; b < prompts_text.size(); ++b) g += hooks.gold(prompts_text[b], responses_text[b]);
-      met.push_back({"gold", g / static_cast<double>(prompts_text.size())});
-    }
-    if (want_samples) {
-      for (int64_t b = 0; b < std::min<int64_t>(cfg.num_samples, r.batch()); ++b) {
-        json s{{"iteration", it + 1}, {"score", raw_score[b].item<double>()}, {"kl", seq_kl[b].item<double>()}};
-        if (data.formatter) {
-          s["prompt"] = prompts_text[b];
-          s["response"] = responses_text[b];
-        } else {
-          s["prompt_ids"] = data.prompts[prompt_of_row[b]].ids;
-          auto resp = to_vector(r.response_ids[b]);
-          resp.resize(static_cast<size_t>(mask[b].sum().item<double>()));
-          s["response_ids"] = resp;
-        }
-        samples << s.dump() << "\n";
-      }
-      samples.flush();
-    }
-    if (log) log->log(it + 1, met);
-    progress.update(it + 1, met);
-    if (hooks.on_iteration) hooks.on_iteration(it + 1, met);
+    if (!skip) st.kl.update(kl_mean, rows);  // 6. β
+    auto met = iteration_metrics(sc, seq_kl, kl_mean, st.kl.beta, upd, s.rollout, t, st.skipped);
+    record_step(cfg, data, hooks, s, sc, seq_kl, it, met, out);
     history.push_back(met);
-
-    // ---- checkpoint (state says: `iteration + 1` done)
-    const bool last = it + 1 == cfg.iterations;
-    if (write && ((cfg.save_every > 0 && (it + 1) % cfg.save_every == 0) || last)) {
-      RunState next = st;
-      next.iteration = it + 1;
-      save_rl_checkpoint(cfg, models, pol_opt, critic_opt.get(), next, data);
-      last_good = cat(checkpoint_dir(cfg), " (iteration ", it + 1, ")");
-    }
+    checkpoint_step(cfg, models, opt, st, data, it, out);  // state: `it + 1` iterations done
   }
-  progress.finish();
+  out.progress.finish();
   return history;
 }
 
