@@ -87,7 +87,7 @@ std::string build_info() {
   const char* cuda = "no";
 #endif
   return cat("rlhf 0.1.0 (libtorch ", TORCH_VERSION, ", CUDA compiled in: ", cuda,
-             ", CUDA devices: ", torch::cuda::device_count(), ", CPU threads: ", at::get_num_threads(), ")");
+             ", CUDA devices: ", static_cast<int>(torch::cuda::device_count()), ")");  // an int8 in 2.x
 }
 
 }  // namespace rlhf

@@ -20,7 +20,7 @@ void set_threads(int threads);
 void ensure_passive_openmp(int argc, char** argv);
 
 // What this binary was built against and what it sees, for `rlhf --version` and bug reports:
-// "rlhf 0.1.0 (libtorch 2.11.0, CUDA compiled in: yes, CUDA devices: 0, CPU threads: 2)".
+// "rlhf 0.1.0 (libtorch 2.11.0, CUDA compiled in: yes, CUDA devices: 0)".
 std::string build_info();
 
 }  // namespace rlhf
