@@ -3,6 +3,7 @@
 # thresholds in tests/test_ppo_learn.cpp and tests/test_demo.cpp. Prints each run's statistics and verdict.
 #   BUILD=build bash tests/learning_matrix.sh                      # all of PPOLearn and Demo, 4 kernels x 2 threads
 #   CORES="Haswell unset" THREADS="1" SEEDS=9 bash tests/learning_matrix.sh
+#   TESTS="test_train_algos test_train_cli" bash tests/learning_matrix.sh   # the supervised trainers' trajectories
 # SEEDS sets RLHF_LEARN_SEEDS (more seeds than the tests' 5, to measure the spread). Not run by ctest: it is the
 # same tests eight times over (about 8 x 3 minutes on 2 cores).
 set -uo pipefail
@@ -23,7 +24,7 @@ for core in $cores; do
       rc=$?
       (( rc != 0 )) && fails=$((fails + 1))
       echo "=== $exe  OPENBLAS_CORETYPE=$core  threads=$t  rc=$rc  $((SECONDS - start)) s"
-      grep -E "median|^demo seed|FAILED|Failure" <<<"$log" | grep -v "^\[  FAILED  \] [0-9]* test" | sed 's/^/  /'
+      grep -E "median|^demo seed|^\[(sft|dpo)\]|^\[reward |FAILED|Failure" <<<"$log" | grep -v "^\[  FAILED  \] [0-9]* test" | sed 's/^/  /'
     done
   done
 done
