@@ -18,7 +18,7 @@ for r in $(seq "$rounds"); do
     "$bin" demo --seed 1 --out "$tmp/demo-$b-$r" > "$tmp/demo.log" 2>&1
     end=$(date +%s.%N)
     gold=$(python3 -c "import json;e=json.load(open('$tmp/demo-$b-$r/eval.json'))['policies'];print(' '.join(f'{p} {e[p][\"gold\"]:.3f}' for p in ('sft','ppo','dpo')))")
-    printf 'round %d %-13s demo %6.1f s  gold: %s\n' "$r" "$b" "$(echo "$end - $start" | bc)" "$gold"
+    printf 'round %d %-13s demo %6.1f s  gold: %s\n' "$r" "$b" "$(python3 -c "print($end - $start)")" "$gold"
     for task in "sft" "generate" "ppo"; do
       line=$("$bin" bench --task $task --model gpt2-tiny --steps 3 2>/dev/null | tail -1)
       printf 'round %d %-13s bench %-8s %s\n' "$r" "$b" "$task" \
