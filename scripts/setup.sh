@@ -41,8 +41,12 @@ if [[ -z "${RLHF_SKIP_INSTALL:-}" ]]; then
   fi
 fi
 
+# The wheel is built with CUDA, and its CMake config refuses to configure without a CUDA toolkit (nvcc), even for
+# a binary that then runs on the CPU.
+has_cuda_toolkit() { command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; }
 prefix=()
 if [[ $torch_kind == pypi ]]; then
+  has_cuda_toolkit || { echo "setup.sh: RLHF_TORCH=pypi needs the CUDA toolkit (nvcc; PyPI's torch $(grep -m1 '^torch==' scripts/requirements.txt | cut -d= -f3) is built with CUDA 13.0 and its TorchConfig.cmake will not configure without it) (hint: install NVIDIA's CUDA toolkit 13, or use the default Debian build)" >&2; exit 1; }
   py="$(bash scripts/venv.sh)"
   prefix=(-DCMAKE_PREFIX_PATH="$("$py" -W ignore -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null)")
 fi
