@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "label/assets.h"
-#include "label/http.h"
+#include "common/http.h"
 #include "label/server.h"
 #include "label/store.h"
 #include "test_label_util.h"

@@ -15,7 +15,7 @@
 #include <regex>
 #include <thread>
 
-#include "label/http.h"
+#include "common/http.h"
 #include "label/store.h"
 #include "test_label_util.h"
 

@@ -8,12 +8,15 @@
 #include "label/candidates.h"
 #include "label/export.h"
 #include "label/judge.h"
-#include "label/rules.h"
+#include "reward/rules.h"
 #include "label/stats.h"
 #include "label/store.h"
 #include "test_label_util.h"
 
 using namespace rlhf::label;
+using rlhf::reward::find_rule;
+using rlhf::reward::register_rule;
+using rlhf::reward::Rule;
 using rlhf::label::testing::make_items;
 using rlhf::label::testing::stored_order;
 using rlhf::label::testing::TempDir;
@@ -312,13 +315,15 @@ TEST(LabelStats, CountsPerAnnotatorAndAgreementOnDoublyRankedItems) {
 
 TEST(LabelJudge, RulesOrderByScoreWithTies) {
   Rule length = find_rule("length");
-  EXPECT_GT(length("", "longer"), length("", "short"));
-  EXPECT_GT(find_rule("short")("", "ab"), find_rule("short")("", "abc"));
-  EXPECT_EQ(find_rule("contains:please")("", "yes please"), 1.0);
-  EXPECT_EQ(find_rule("contains:please")("", "no"), 0.0);
+  EXPECT_GT(length("", "longer", {}), length("", "short", {}));
+  EXPECT_GT(find_rule("short")("", "ab", {}), find_rule("short")("", "abc", {}));
+  EXPECT_EQ(find_rule("contains:please")("", "yes please", {}), 1.0);
+  EXPECT_EQ(find_rule("contains:please")("", "no", {}), 0.0);
   EXPECT_THROW(find_rule("nope"), rlhf::Error);
-  register_rule("first_char", [](const std::string&, const std::string& r) { return r.empty() ? 0.0 : r[0]; });
-  EXPECT_EQ(find_rule("first_char")("", "b"), 'b');
+  register_rule("first_char", rlhf::reward::TextRule([](const std::string&, const std::string& r) {
+                  return r.empty() ? 0.0 : r[0];
+                }));
+  EXPECT_EQ(find_rule("first_char")("", "b", {}), 'b');
 
   std::vector<Candidate> c{{10, "aa"}, {11, "a"}, {12, "aaaa"}, {13, "bb"}};
   std::vector<double> scores;

@@ -124,7 +124,7 @@ struct Stats {
 Stats learn(const std::string& algo, const PPOConfig& c) {
   const int threads = at::get_num_threads();  // before any run (decoding switches to one thread for a while)
   RLHooks hooks;
-  hooks.score = rule_score;
+  hooks.score = [](const ScoreQuery& q) { return ScoreResult{rule_score(q.rollout), {}}; };
   std::vector<double> gains, kls;
   for (int k = 0; k < seeds(); ++k) {
     PPOConfig run = c, base = c;
@@ -183,11 +183,11 @@ TEST(PPOLearn, NonFiniteScoreStopsOrSkips) {
   c.ppo_epochs = 1;
   RLHooks hooks;
   int calls = 0;
-  hooks.score = [&](const Rollout& r) {
+  hooks.score = [&](const ScoreQuery& q) {
     ++calls;
-    auto s = torch::zeros({r.batch()});
+    auto s = torch::zeros({q.rollout.batch()});
     if (calls == 2) s[0] = std::nan("");
-    return s;
+    return ScoreResult{s, {}};
   };
   {
     auto s = make_setup("ppo");

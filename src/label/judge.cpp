@@ -19,13 +19,36 @@ void AutoOptions::validate() const {
   RLHF_CHECK(limit >= -1, "label auto: --limit must be -1 (all) or >= 0, got ", limit);
 }
 
-Scorer rule_scorer(const Rule& rule) {
+Scorer rule_scorer(const reward::Rule& rule) {
   return [rule](const std::vector<Item>& items) {
     std::vector<std::vector<double>> out;
     for (const auto& item : items) {
       std::vector<double> s;
-      for (const auto& c : item.candidates) s.push_back(rule(item.prompt, c.text));
+      for (const auto& c : item.candidates) s.push_back(rule(item.prompt, c.text, std::nullopt));
       out.push_back(std::move(s));
+    }
+    return out;
+  };
+}
+
+Scorer reward_set_scorer(std::shared_ptr<reward::RewardSet> rewards) {
+  return [rewards](const std::vector<Item>& items) {
+    reward::Batch batch;
+    for (const auto& item : items)
+      for (const auto& c : item.candidates) {
+        batch.prompts.push_back(item.prompt);
+        batch.responses.push_back(c.text);
+        batch.queries.push_back(item.prompt + c.text);
+        batch.labels.push_back(std::nullopt);
+        batch.sources.push_back("item " + std::to_string(item.id) + " candidate " + std::to_string(c.id));
+      }
+    const auto flat = rewards->score(batch).total;
+    std::vector<std::vector<double>> out;
+    size_t k = 0;
+    for (const auto& item : items) {
+      out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(k),
+                       flat.begin() + static_cast<std::ptrdiff_t>(k + item.candidates.size()));
+      k += item.candidates.size();
     }
     return out;
   };

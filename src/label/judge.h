@@ -6,19 +6,24 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "label/rules.h"
 #include "label/store.h"
+#include "reward/reward_set.h"
+#include "reward/rules.h"
 
 namespace rlhf::label {
 
 // scores[i][j] for items[i].candidates[j]; higher is better.
 using Scorer = std::function<std::vector<std::vector<double>>(const std::vector<Item>& items)>;
 
-Scorer rule_scorer(const Rule& rule);
+Scorer rule_scorer(const reward::Rule& rule);
+// Any reward specification (reward/options.h: a folder, http://..., exec:..., rule:..., or several combined) as
+// a judge: every candidate of every item is one row (prompt, response; no label: the store keeps none).
+Scorer reward_set_scorer(std::shared_ptr<reward::RewardSet> rewards);
 
 struct AutoOptions {
   std::string annotator;       // who the rankings are stored as, e.g. "auto:rule:length"

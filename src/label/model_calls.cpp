@@ -1,7 +1,9 @@
-// The two model call sites of the labelling tool; see model_calls.h.
+// The model call site of the labelling tool; see model_calls.h.
 #include "label/model_calls.h"
 
 #include <nlohmann/json.hpp>
+
+#include "common/error.h"
 
 namespace rlhf::label {
 
@@ -22,25 +24,6 @@ std::vector<NewItem> generate_candidates(const std::string& model_dir, const std
   std::vector<NewItem> out;
   for (size_t i = 0; i < prompts.size(); ++i) out.push_back({prompts[i], texts[i], model_dir, settings});
   return out;
-}
-
-Scorer reward_scorer(const std::string& rm_dir, const std::string& device) {
-  return [rm_dir, device](const std::vector<Item>& items) {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    for (const auto& item : items)
-      for (const auto& c : item.candidates) pairs.emplace_back(item.prompt, c.text);
-    std::vector<float> flat = score_texts(rm_dir, pairs, device);
-    RLHF_CHECK(flat.size() == pairs.size(), "score_texts returned ", flat.size(), " scores for ", pairs.size(),
-               " responses");
-    std::vector<std::vector<double>> out;
-    size_t k = 0;
-    for (const auto& item : items) {
-      std::vector<double> s;
-      for (size_t j = 0; j < item.candidates.size(); ++j) s.push_back(flat[k++]);
-      out.push_back(std::move(s));
-    }
-    return out;
-  };
 }
 
 }  // namespace rlhf::label

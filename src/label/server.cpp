@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "label/assets.h"
-#include "label/http.h"
+#include "common/http.h"
 
 namespace rlhf::label {
 namespace {

@@ -72,6 +72,7 @@ void PPOConfig::validate() const {
   RLHF_CHECK(score_clip >= 0 && missing_eos_penalty >= 0, "--score-clip and --missing-eos-penalty must be >= 0");
   RLHF_CHECK(ptx_coef >= 0, "--ptx-coef must be >= 0");
   RLHF_CHECK(ptx_coef == 0 || ptx_batch_size > 0, "--ptx-batch-size must be > 0");
+  RLHF_CHECK(eval_every >= 0, "--eval-every must be >= 0 (0: before the first and after the last iteration)");
   RLHF_CHECK(save_every >= 0 && samples_every >= 0 && log_every > 0, "--save-every, --samples-every >= 0, --log-every > 0");
 }
 
@@ -125,6 +126,8 @@ json PPOConfig::to_json() const {
           {"ptx_coef", ptx_coef},
           {"ptx_batch_size", ptx_batch_size},
           {"ptx_max_tokens", ptx_max_tokens},
+          {"eval_prompts", eval_prompts},
+          {"eval_every", eval_every},
           {"seed", seed},
           {"save_every", save_every},
           {"samples_every", samples_every},
@@ -394,22 +397,57 @@ struct Scored {
   torch::Tensor score;       // (B,) s: raw_score − missing-EOS penalty, · scale, normalised, clipped (as configured)
   torch::Tensor kl;          // (B, N) KL_t, k1 or k3
   torch::Tensor entropy;     // (B, N) H_t of π at τ
+  train::Metrics components; // the score hook's components (reward/<name>), logged with the iteration
 };
+
+// The score hook's view of rows of r: each row's prompt line and, with a formatter, the prompt, response and
+// query text. prompt_of_row: (B,) indices into prompts.
+ScoreQuery score_query(const RLData& data, const std::vector<Prompt>& prompts, const Rollout& r,
+                       const std::vector<int64_t>& prompt_of_row, int64_t iteration) {
+  ScoreQuery q{r, {}, {}, {}, {}, iteration};
+  auto resp = r.response_ids.cpu();
+  auto lens = r.response_mask.sum(1).to(torch::kCPU, torch::kInt64);
+  for (int64_t b = 0; b < r.batch(); ++b) {
+    const Prompt& p = prompts[static_cast<size_t>(prompt_of_row[static_cast<size_t>(b)])];
+    q.prompts.push_back(&p);
+    if (!data.formatter) continue;
+    auto ids = to_vector(resp[b]);
+    q.prompt_text.push_back(data.formatter->prompt_text(p.prompt));
+    q.response_text.push_back(data.formatter->decode_response(ids));
+    std::vector<int32_t> full(p.ids.begin(), p.ids.end());
+    full.insert(full.end(), ids.begin(), ids.begin() + lens[b].item<int64_t>());
+    q.query_text.push_back(data.formatter->tokenizer().decode(full, /*skip_special_tokens=*/false));
+  }
+  return q;
+}
+
+// s of each row: the score hook (with its components) or the reward model at the last real token. (B,) float32.
+torch::Tensor raw_scores(RLModels& models, const RLHooks& hooks, const ScoreQuery& q, train::Metrics* components) {
+  if (!hooks.score) return sequence_scores(*models.reward, q.rollout);
+  ScoreResult res = hooks.score(q);
+  RLHF_CHECK(res.score.defined() && res.score.dim() == 1 && res.score.size(0) == q.rollout.batch(),
+             "the score hook returned ", res.score.defined() ? res.score.sizes() : c10::IntArrayRef{},
+             " for a batch of ", q.rollout.batch());
+  if (components) *components = std::move(res.components);
+  return res.score.to(device_of(*models.policy), torch::kFloat32);
+}
 
 // 2. Scoring (and KL_t of 3). In: the rollout r (B rows, N response tokens); π, π_ref, the reward model (or
 // hooks.score), the critic (PPO); the running score moments, updated here when normalize_score is on. Out: Scored,
 // computed in this order: π's log-probs and entropy, π_ref's log-probs, the score and its transformations,
 // KL_t · m_t, V_t.
-Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const Rollout& r, KLEstimator est,
-                  RunningMoments& moments) {
+Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const RLData& data, const Sampled& s,
+                  int64_t it, KLEstimator est, RunningMoments& moments) {
   torch::NoGradGuard ng;
+  const Rollout& r = s.rollout;
   const auto& mask = r.response_mask;  // (B, N)
   Scored sc;
   auto f = response_logprobs(*models.policy, r, cfg.temperature, /*with_entropy=*/true);
   sc.old_logp = f.logprobs;
   sc.entropy = f.entropy;
   sc.ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
-  sc.raw_score = hooks.score ? hooks.score(r).to(device_of(*models.policy), torch::kFloat32)
+  sc.raw_score = hooks.score ? raw_scores(models, hooks, score_query(data, data.prompts, r, s.prompt_of_row, it + 1),
+                                          &sc.components)
                              : sequence_scores(*models.reward, r);
   auto score = sc.raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
   score = score * cfg.score_scale;
@@ -682,6 +720,69 @@ RunState start_state(const PPOConfig& cfg, Optimizers& opt, std::string& last_go
   return st;
 }
 
+// Runs f; an rlhf::Error from it (a reward server down, a malformed answer) gets the last good checkpoint
+// appended, so the message says what is safe to resume from. Nothing is written on the way out.
+template <class F>
+auto with_last_good(const Outputs& out, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    fail(e.what(), ". Last good checkpoint: ", out.last_good);
+  }
+}
+
+// Held-out evaluation is due after `done` iterations: before the first (done = 0), every eval_every, and after
+// the last.
+bool eval_due(const PPOConfig& cfg, const RLData& data, int64_t done) {
+  if (data.eval_prompts.empty()) return false;
+  return done == 0 || done == cfg.iterations || (cfg.eval_every > 0 && done % cfg.eval_every == 0);
+}
+
+// Evaluation after `done` iterations: one greedy response per eval prompt (up to max_new_tokens, cut at the stop
+// token), scored like the rollouts (the score hook or the reward model, raw: no penalty, scale or
+// normalisation). Logged as an eval row of metrics.jsonl ({"step": done, "split": "eval", "score", "eos_frac",
+// "response_length", reward/<name>...}; the report plots them as eval_score, eval_reward/<name>, ...).
+int eval_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const RLData& data, int64_t done,
+              Outputs& out) {
+  torch::NoGradGuard ng;
+  SamplingOptions so;
+  so.greedy = true;
+  so.stop_at_eos = true;
+  so.max_new_tokens = static_cast<int>(cfg.max_new_tokens);
+  so.temperature = static_cast<float>(cfg.temperature);
+  const int64_t n = static_cast<int64_t>(data.eval_prompts.size()), chunk = 64;
+  double score_sum = 0, eos_sum = 0, len_sum = 0;
+  std::vector<std::pair<std::string, double>> comp_sums;
+  auto gen = at::detail::createCPUGenerator(cfg.seed + 7);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t end = std::min(n, start + chunk);
+    std::vector<std::vector<int64_t>> ids;
+    std::vector<int64_t> rows;
+    for (int64_t i = start; i < end; ++i) {
+      ids.push_back(data.eval_prompts[static_cast<size_t>(i)].ids);
+      rows.push_back(i);
+    }
+    Rollout r = rollout_generate(*models.policy, ids, so, data.stop_ids, data.pad_id, gen);
+    train::Metrics comps;
+    auto q = score_query(data, data.eval_prompts, r, rows, done);
+    auto sc = raw_scores(models, hooks, q, &comps);
+    const double w = static_cast<double>(end - start);
+    score_sum += sc.sum().item<double>();
+    eos_sum += r.has_eos.to(torch::kFloat32).sum().item<double>();
+    len_sum += r.response_mask.sum().item<double>();
+    for (size_t k = 0; k < comps.size(); ++k) {
+      if (comp_sums.size() <= k) comp_sums.push_back({comps[k].first, 0.0});
+      comp_sums[k].second += comps[k].second * w;
+    }
+  }
+  const double N = static_cast<double>(n);
+  train::Metrics met{{"score", score_sum / N}, {"eos_frac", eos_sum / N}, {"response_length", len_sum / N}};
+  for (auto& [k, v] : comp_sums) met.push_back({k, v / N});
+  if (out.log) out.log->log(done, met, "eval");
+  out.progress.note(cat("eval after ", done, " iterations (", n, " prompts, greedy): ", train::format_metrics(met)));
+  return 0;
+}
+
 }  // namespace
 
 std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, const RLData& data,
@@ -712,6 +813,8 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
          " (hint: lower --lr, raise --kl-coef, or pass --skip-nonfinite to skip such batches)");
   };
   std::vector<train::Metrics> history;
+  if (st.iteration == 0 && eval_due(cfg, data, 0))
+    with_last_good(out, [&] { return eval_step(cfg, models, hooks, data, 0, out); });
 
   for (; st.iteration < cfg.iterations; ++st.iteration) {
     const int64_t it = st.iteration;
@@ -721,7 +824,9 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
     t.rollout_s = seconds_since(t0);
 
     auto t1 = Clock::now();
-    const Scored sc = score_step(cfg, models, hooks, s.rollout, est, st.score_moments);      // 2, KL_t of 3
+    const Scored sc = with_last_good(out, [&] {
+      return score_step(cfg, models, hooks, data, s, it, est, st.score_moments);  // 2, KL_t of 3
+    });
     const Advantages adv = advantages_step(cfg, sc, s.rollout.response_mask, st.kl.beta);  // r_t of 3, 4
     t.scoring_s = seconds_since(t1);
     const auto seq_kl = sc.kl.sum(1);  // (B,) KL_seq
@@ -737,9 +842,11 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
 
     if (!skip) st.kl.update(kl_mean, rows);  // 6. β
     auto met = iteration_metrics(sc, seq_kl, kl_mean, st.kl.beta, upd, s.rollout, t, st.skipped);
+    met.insert(met.end(), sc.components.begin(), sc.components.end());
     record_step(cfg, data, hooks, s, sc, seq_kl, it, met, out);
     history.push_back(met);
     checkpoint_step(cfg, models, opt, st, data, it, out);  // state: `it + 1` iterations done
+    if (eval_due(cfg, data, it + 1)) with_last_good(out, [&] { return eval_step(cfg, models, hooks, data, it + 1, out); });
   }
   out.progress.finish();
   return history;
@@ -797,7 +904,7 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   RLModels models;
   models.policy = load_model(cfg.resume ? ck : cfg.policy, lm);
   models.ref = load_model(cfg.policy, lm);
-  if (!cfg.reward.empty()) {
+  if (!cfg.reward.empty() && !hooks.score) {  // with a score hook, cfg.reward is only the critic's start
     LoadOptions ro;
     ro.device = device;
     models.reward = load_model(cfg.reward, ro);
@@ -824,6 +931,7 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   RLData data;
   data.formatter = &fmt;
   data.prompts = read_prompts(cfg.prompts, fmt, cfg.max_prompt_tokens);
+  if (!cfg.eval_prompts.empty()) data.eval_prompts = read_prompts(cfg.eval_prompts, fmt, cfg.max_prompt_tokens);
   data.stop_ids = fmt.stop_ids();
   for (auto e : models.policy->config().eos_token_ids)
     if (std::find(data.stop_ids.begin(), data.stop_ids.end(), e) == data.stop_ids.end()) data.stop_ids.push_back(e);

@@ -82,6 +82,10 @@ struct PPOConfig {
   int64_t ptx_batch_size = 8;       // examples per minibatch
   int64_t ptx_max_tokens = 256;     // truncate longer examples
 
+  // --- held-out evaluation: greedy answers to eval_prompts, scored like the rollouts (eval_score, eval_reward/…)
+  std::string eval_prompts;         // JSONL like prompts ("" = off)
+  int64_t eval_every = 0;           // iterations between evaluations (0: only before the first and after the last)
+
   // --- run
   uint64_t seed = 0;
   int64_t save_every = 10;          // iterations between checkpoints (0: only at the end)
@@ -95,12 +99,29 @@ struct PPOConfig {
   nlohmann::json to_json() const;
 };
 
-// Hooks for callers of the library (the demo, the tests).
+// What a reward function gets of one rollout batch (B rows): the tokens, each row's prompt line, and the text.
+struct ScoreQuery {
+  const Rollout& rollout;                   // (B, P + N) tokens
+  std::vector<const Prompt*> prompts;       // (B,) the prompt line of each row (Prompt::row keeps extra fields)
+  std::vector<std::string> prompt_text;     // (B,) the prompt as the policy saw it (chat template applied)
+  std::vector<std::string> response_text;   // (B,) cut at the stop token, special tokens skipped
+  std::vector<std::string> query_text;      // (B,) prompt + response tokens decoded with special tokens
+  int64_t iteration = 0;                    // 1-based
+};                                          // the texts are empty when RLData has no formatter
+
+struct ScoreResult {
+  torch::Tensor score;         // (B,) s before the missing-EOS penalty, scale, normalisation and clip
+  train::Metrics components;   // logged after the iteration's metrics (e.g. reward/numeric)
+};
+
+// Hooks for callers of the library (the command, the demo, the tests).
 struct RLHooks {
   // A gold judge: logged as `gold` (mean over the batch) when set. Needs text, so a Formatter.
   std::function<double(const std::string& prompt, const std::string& response)> gold;
-  // Replaces the reward model: scores (B,) of a rollout (scripted rewards in tests).
-  std::function<torch::Tensor(const Rollout&)> score;
+  // Replaces the reward model: `rlhf ppo --reward` (reward/reward_set.h: folders, servers, commands, rules and
+  // their combination) and scripted rewards in tests. An exception names what failed; the loop adds the
+  // iteration's last good checkpoint.
+  std::function<ScoreResult(const ScoreQuery&)> score;
   // Called after each iteration with its metrics.
   std::function<void(int64_t iteration, const train::Metrics&)> on_iteration;
 };
@@ -114,6 +135,7 @@ struct RLModels {
 
 struct RLData {
   std::vector<Prompt> prompts;
+  std::vector<Prompt> eval_prompts;  // held-out prompts (PPOConfig::eval_prompts; empty: no evaluation)
   std::vector<train::TokenSeq> ptx;  // PPO-ptx examples (empty: off)
   const Formatter* formatter = nullptr;  // for samples.jsonl text and the gold hook (null: ids only)
   std::vector<int64_t> stop_ids;

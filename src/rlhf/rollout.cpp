@@ -11,8 +11,10 @@ namespace rlhf {
 
 std::vector<Prompt> read_prompts(const std::string& path, const Formatter& formatter, int64_t max_prompt_tokens) {
   std::vector<Prompt> out;
-  train::read_jsonl(path, {}, [&](const nlohmann::json& j, int64_t) {
+  train::read_jsonl(path, {}, [&](const nlohmann::json& j, int64_t line) {
     Prompt p;
+    p.row = j;
+    p.source = path + ":" + std::to_string(line);
     if (train::has_field(j, "messages")) {
       const auto& m = train::field(j, "messages", "a list of {\"role\", \"content\"} messages");
       RLHF_CHECK(m.is_array() && !m.empty(), "field \"messages\": expected a non-empty list of messages");
@@ -47,7 +49,6 @@ Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<in
                          const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
                          at::Generator& gen) {
   RLHF_CHECK(opts.stop_at_eos, "rollout: sampling must stop at EOS (truncation after the first EOS)");
-  RLHF_CHECK(!opts.greedy, "rollout: sampling must not be greedy (PPO needs the sampling distribution)");
   torch::NoGradGuard ng;
   const auto device = policy.parameters().front().device();
   auto [ids, mask] = left_pad(prompts, pad_id);

@@ -23,9 +23,12 @@ namespace rlhf {
 struct Prompt {
   nlohmann::json prompt;
   std::vector<int64_t> ids;
+  nlohmann::json row;   // the whole line: extra fields ("answer", ...) pass through to the reward functions
+  std::string source;   // "path:line", for messages
 };
 
-// Reads a prompts JSONL: each line {"prompt": "..."} or {"messages": [{"role", "content"}, ...]}. Prompts longer
+// Reads a prompts JSONL: each line {"prompt": "..."} or {"messages": [{"role", "content"}, ...]}, other fields
+// kept in Prompt::row (e.g. {"prompt": "2+3=", "answer": "5"} for a verifiable reward). Prompts longer
 // than max_prompt_tokens (> 0) keep their last max_prompt_tokens tokens. Errors name file and line.
 std::vector<Prompt> read_prompts(const std::string& path, const Formatter& formatter, int64_t max_prompt_tokens = 0);
 
@@ -43,7 +46,8 @@ struct Rollout {
   Rollout select(const torch::Tensor& rows) const;  // a subset of rows (index tensor), e.g. a minibatch
 };
 
-// Samples one response per prompt (repeat prompts for G samples each). opts.stop_at_eos must be true.
+// Samples one response per prompt (repeat prompts for G samples each). opts.stop_at_eos must be true. Greedy
+// decoding (opts.greedy) is for evaluation only: its log-probs are not those of a sampling distribution.
 Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
                          const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
                          at::Generator& gen);

@@ -21,7 +21,7 @@
 #include "stage_runner.h"
 #include "train/format.h"
 #ifdef RLHF_WITH_LABEL
-#include "label/rules.h"
+#include "reward/rules.h"
 #endif
 
 namespace fs = std::filesystem;
@@ -31,7 +31,7 @@ namespace {
 #ifdef RLHF_WITH_LABEL
 // The simulated person of the demo: `rlhf label auto --judge rule:demo`.
 const bool kDemoRuleRegistered = [] {
-  rlhf::label::register_rule("demo", rlhf::demo::gold_score);
+  rlhf::reward::register_rule("demo", rlhf::reward::TextRule(rlhf::demo::gold_score));
   return true;
 }();
 #endif

@@ -8,7 +8,6 @@
 #include "label/export.h"
 #include "label/judge.h"
 #include "label/model_calls.h"
-#include "label/rules.h"
 #include "label/server.h"
 #include "label/stats.h"
 #include "label/store.h"
@@ -91,8 +90,8 @@ int run_serve(const ServeOptions& o) {
 
 struct AutoCliOptions {
   std::string db;
-  std::string judge;      // reward:DIR | rule:NAME
-  std::string annotator;  // default "auto:" + judge
+  rlhf::reward::RewardOptions judge;  // --judge SPEC (repeatable; reward/options.h) and its options
+  std::string annotator;  // default "auto:" + the judges joined by "+"
   double noise = 0;       // swap probability of adjacent groups (a simulated, imperfect person)
   uint64_t seed = 0;
   int64_t limit = -1;     // at most this many items; -1: all pending
@@ -101,19 +100,16 @@ struct AutoCliOptions {
 
 int run_auto(const AutoCliOptions& o) {
   Store store(o.db, Store::Open::existing);
-  Scorer scorer;
-  const auto colon = o.judge.find(':');
-  const std::string kind = o.judge.substr(0, colon), arg = colon == std::string::npos ? "" : o.judge.substr(colon + 1);
-  RLHF_CHECK(!arg.empty() && (kind == "reward" || kind == "rule"), "label auto: --judge must be reward:DIR or ",
-             "rule:NAME, got \"", o.judge, "\"");
-  scorer = kind == "reward" ? reward_scorer(arg, o.device) : rule_scorer(find_rule(arg));
+  auto rewards = std::make_shared<rlhf::reward::RewardSet>(o.judge, o.device);
+  std::string judges;
+  for (const auto& j : o.judge.specs) judges += (judges.empty() ? "" : "+") + j;
   AutoOptions opts;
-  opts.annotator = o.annotator.empty() ? "auto:" + o.judge : o.annotator;
+  opts.annotator = o.annotator.empty() ? "auto:" + judges : o.annotator;
   opts.noise = o.noise;
   opts.seed = o.seed;
   opts.limit = o.limit;
-  int64_t n = auto_rank(store, scorer, opts);
-  std::cout << "ranked " << n << " items as \"" << opts.annotator << "\" with " << o.judge << " (noise " << o.noise
+  int64_t n = auto_rank(store, reward_set_scorer(rewards), opts);
+  std::cout << "ranked " << n << " items as \"" << opts.annotator << "\" with " << judges << " (noise " << o.noise
             << ")" << std::endl;
   return 0;
 }
@@ -177,7 +173,12 @@ rlhf::cli::Command reg{"label", "Collect rankings of model outputs: labelling se
   auto au = std::make_shared<AutoCliOptions>();
   CLI::App* at = app.add_subcommand("auto", "Rank pending items with a reward model or a rule");
   at->add_option("--db", au->db, "SQLite database")->required();
-  at->add_option("--judge", au->judge, "reward:DIR | rule:NAME (length, short, contains:WORD, ...)")->required();
+  at->add_option("--judge", au->judge.specs,
+                 "reward-model folder (or reward:DIR) | http://HOST:PORT/PATH | exec:COMMAND | rule:NAME; repeat to "
+                 "combine")->required();
+  at->add_option("--judge-weights", au->judge.weights, "one weight per --judge (default 1 each)")->delimiter(',');
+  at->add_option("--reward-timeout", au->judge.timeout_s, "seconds per HTTP request / exec batch")->capture_default_str();
+  at->add_option("--reward-retries", au->judge.retries, "HTTP retries after a failure")->capture_default_str();
   at->add_option("--annotator", au->annotator, "Store the rankings as this annotator (default auto:JUDGE)");
   at->add_option("--noise", au->noise, "Probability of swapping each adjacent pair")->capture_default_str();
   at->add_option("--seed", au->seed, "Seed of the noise")->capture_default_str();

@@ -1,34 +1,73 @@
-// rlhf ppo --policy SFT_DIR --reward RM_DIR --prompts FILE --out DIR [--algo ppo|grpo|rloo] [--critic DIR] ...
-// Every field of rlhf::PPOConfig (src/rlhf/ppo.h, defaults commented there) is a flag here; the resolved config is
-// printed at the start and saved as OUT/ppo_config.json and in every checkpoint. Writes OUT/metrics.jsonl,
-// OUT/samples.jsonl, OUT/checkpoint/ (policy, critic/, optimizer states, controller state) and OUT/final/
-// (the trained policy, a Hugging Face folder for `rlhf generate` and transformers).
+// rlhf ppo --policy SFT_DIR --reward SPEC [--reward SPEC ...] --prompts FILE --out DIR [--algo ppo|grpo|rloo] ...
+// Every field of rlhf::PPOConfig (src/rlhf/ppo.h, defaults commented there) is a flag here, and the reward
+// functions' options (rlhf::reward::RewardOptions, src/reward/options.h); the resolved configs are printed at the
+// start and saved as OUT/ppo_config.json (also in every checkpoint) and OUT/reward_config.json. Writes
+// OUT/metrics.jsonl, OUT/samples.jsonl, OUT/checkpoint/ (policy, critic/, optimizer states, controller state) and
+// OUT/final/ (the trained policy, a Hugging Face folder for `rlhf generate` and transformers).
+#include <torch/torch.h>
+
+#include <filesystem>
 #include <iostream>
 
 #include "command.h"
 #include "common/error.h"
+#include "reward/reward_set.h"
+#include "reward/rules.h"
 #include "rlhf/ppo.h"
-#ifdef RLHF_WITH_LABEL
-#include "label/rules.h"
-#endif
+#include "train/checkpoint.h"
 
 namespace {
 
-// gold_judge: "" or "rule:NAME", a rule of `rlhf label auto` (e.g. the demo's hidden preference), logged as
-// `gold` in metrics.jsonl next to the reward model's score. It never enters the training signal.
-int run_ppo(rlhf::PPOConfig cfg, const std::string& gold_judge) {
+// The prompt line's label for the reward functions: its label_key field, a string as it is, anything else
+// (a number) as JSON text; none when the field is absent or null.
+std::optional<std::string> label_of(const rlhf::Prompt& p, const std::string& key) {
+  if (!p.row.is_object() || !p.row.contains(key) || p.row[key].is_null()) return std::nullopt;
+  const auto& v = p.row[key];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// The reward of `rlhf ppo`: every --reward combined (reward/reward_set.h), as the loop's score hook.
+std::function<rlhf::ScoreResult(const rlhf::ScoreQuery&)> score_hook(std::shared_ptr<rlhf::reward::RewardSet> rewards,
+                                                                     std::string label_key) {
+  return [rewards, label_key](const rlhf::ScoreQuery& q) {
+    rlhf::reward::Batch b;
+    b.prompts = q.prompt_text;
+    b.responses = q.response_text;
+    b.queries = q.query_text;
+    b.rollout = &q.rollout;
+    b.iteration = q.iteration;
+    for (const auto* p : q.prompts) {
+      b.labels.push_back(label_of(*p, label_key));
+      b.sources.push_back(p->source);
+    }
+    auto c = rewards->score(b);
+    return rlhf::ScoreResult{torch::tensor(c.total, torch::kFloat64).to(torch::kFloat32), c.metrics};
+  };
+}
+
+// gold_judge: "" or "rule:NAME", a rule (reward/rules.h; e.g. the demo's hidden preference), logged as `gold` in
+// metrics.jsonl next to the reward. It never enters the training signal.
+int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::string& gold_judge) {
   cfg.device = rlhf::cli::runtime_flags().device;
-  cfg.validate();
+  ro.validate();
   rlhf::RLHooks hooks;
   if (!gold_judge.empty()) {
     RLHF_CHECK(gold_judge.rfind("rule:", 0) == 0, "--gold-judge must be rule:NAME, got \"", gold_judge, "\"");
-#ifdef RLHF_WITH_LABEL
-    hooks.gold = rlhf::label::find_rule(gold_judge.substr(5));
-#else
-    rlhf::fail("--gold-judge needs the rules of the labelling tool (build with -DRLHF_WITH_LABEL=ON)");
-#endif
+    auto rule = rlhf::reward::find_rule(gold_judge.substr(5));
+    hooks.gold = [rule](const std::string& p, const std::string& r) { return rule(p, r, std::nullopt); };
   }
+  auto rewards = std::make_shared<rlhf::reward::RewardSet>(ro, cfg.device, /*load_models=*/true);
+  cfg.reward = rewards->first_model_dir();  // what --critic-init reward starts the critic from
+  RLHF_CHECK(cfg.algo != "ppo" || !cfg.critic.empty() || cfg.critic_init != "reward" || !cfg.reward.empty(),
+             "ppo: --critic-init reward needs a reward-model folder among --reward (hint: with only servers, ",
+             "commands or rules, pass --critic-init policy, or --algo grpo / rloo, which need no critic)");
+  hooks.score = score_hook(rewards, ro.label_key);
+  cfg.validate();
   std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
+  std::cerr << "reward config: " << ro.to_json().dump() << " (components: ";
+  for (const auto& n : rewards->names()) std::cerr << n << (n == rewards->names().back() ? ")\n" : ", ");
+  std::filesystem::create_directories(cfg.out);
+  rlhf::train::write_json_atomic((std::filesystem::path(cfg.out) / "reward_config.json").string(), ro.to_json());
   auto history = rlhf::run_rl(cfg, hooks);
   if (!history.empty()) {
     std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final\n";
@@ -43,7 +82,20 @@ rlhf::cli::Command reg{
         return app.add_option(name, field, help)->capture_default_str();
       };
       opt("--policy", c->policy, "SFT model folder (starting policy and frozen reference)")->required();
-      opt("--reward", c->reward, "reward model folder (*ForSequenceClassification, 1 label)")->required();
+      auto ro = std::make_shared<rlhf::reward::RewardOptions>();
+      app.add_option("--reward", ro->specs,
+                     "reward-model folder | http://HOST:PORT/PATH (OpenRLHF protocol) | exec:COMMAND (JSONL on "
+                     "stdin/stdout) | rule:NAME (exact-match, numeric, regex:PATTERN, length, ...); repeat to combine")
+          ->required();
+      app.add_option("--reward-weights", ro->weights, "w_i of s = Σ w_i·s_i, one per --reward (default 1 each)")
+          ->delimiter(',');
+      app.add_option("--reward-timeout", ro->timeout_s, "seconds per HTTP request / exec batch")->capture_default_str();
+      app.add_option("--reward-retries", ro->retries, "HTTP retries after a failed request")->capture_default_str();
+      app.add_option("--reward-backoff", ro->backoff_s, "seconds before the first retry (doubling)")->capture_default_str();
+      app.add_option("--label-key", ro->label_key, "prompt-line field sent as the label (rules, servers)")
+          ->capture_default_str();
+      opt("--eval-prompts", c->eval_prompts, "held-out prompts JSONL: greedy answers scored as eval_* rows");
+      opt("--eval-every", c->eval_every, "iterations between evaluations (0: first and last only)");
       opt("--prompts", c->prompts, "JSONL with {\"prompt\": str} or {\"messages\": [...]} per line")->required();
       opt("--out", c->out, "output folder")->required();
       opt("--critic", c->critic, "value model folder (default: from --critic-init)");
@@ -100,7 +152,7 @@ rlhf::cli::Command reg{
       app.add_flag("--skip-nonfinite", c->skip_nonfinite, "skip batches with NaN/inf loss or KL (counted)");
       auto gold = std::make_shared<std::string>();
       app.add_option("--gold-judge", *gold, "rule:NAME: log a known gold preference as `gold` (never trained on)");
-      return [c, gold] { return run_ppo(*c, *gold); };
+      return [c, ro, gold] { return run_ppo(*c, *ro, *gold); };
     }};
 
 }  // namespace
