@@ -327,7 +327,7 @@ TEST(LabelJudge, RulesOrderByScoreWithTies) {
 
   std::vector<Candidate> c{{10, "aa"}, {11, "a"}, {12, "aaaa"}, {13, "bb"}};
   std::vector<double> scores;
-  for (const auto& x : c) scores.push_back(length("", x.text));
+  for (const auto& x : c) scores.push_back(length("", x.text, {}));
   EXPECT_EQ(ordering_from_scores(c, scores), (Ordering{{12}, {10, 13}, {11}}));
 }
 
