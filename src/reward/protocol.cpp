@@ -41,7 +41,7 @@ Scores parse_answer(const std::string& body, size_t B, const std::string& who) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     fail(who, ": the answer is not JSON (", e.what(), "): ", excerpt(body),
          " (hint: NaN and Infinity are not JSON; Python's json.dumps writes them unless allow_nan=False)");
   }
