@@ -134,6 +134,13 @@ double gold_score(const std::string& prompt, const std::string& response) {
 }
 
 void write_tokenizer(const std::string& dir) {
+  std::vector<std::string> words;
+  for (const auto* list : {&kDets, &kNouns, &kVerbs, &kPositive, &kNegative, &kOther})
+    words.insert(words.end(), list->begin(), list->end());
+  write_word_tokenizer(dir, words);
+}
+
+void write_word_tokenizer(const std::string& dir, const std::vector<std::string>& words) {
   std::filesystem::create_directories(dir);
   const auto b2u = byte_to_unicode();
   json vocab = json::object();
@@ -141,9 +148,6 @@ void write_tokenizer(const std::string& dir) {
   std::set<std::string> merge_set;
   int next_id = 0;
   for (int b = 0; b < 256; ++b) vocab[b2u[b]] = next_id++;
-  std::vector<std::string> words;
-  for (const auto* list : {&kDets, &kNouns, &kVerbs, &kPositive, &kNegative, &kOther})
-    words.insert(words.end(), list->begin(), list->end());
   // Chains of merges that build each word left to right: first all " word" chains (Ġ...), then the bare
   // words, so a Ġ-chain is never cut by a bare-word merge of lower rank.
   for (const bool with_space : {true, false}) {

@@ -24,6 +24,8 @@ double gold_score(const std::string& prompt, const std::string& response);
 // Writes a byte-level BPE tokenizer.json (GPT-2 style, one token per word of the language, plus every byte)
 // and tokenizer_config.json into dir. <|endoftext|> is BOS, EOS and PAD.
 void write_tokenizer(const std::string& dir);
+// The same kind of tokenizer for any word list (empty: bytes only, plus <|endoftext|>).
+void write_word_tokenizer(const std::string& dir, const std::vector<std::string>& words);
 
 struct DataSizes {
   int pretrain_lines = 4000;  // plain text for the base model

@@ -73,6 +73,7 @@ void PPOConfig::validate() const {
   RLHF_CHECK(ptx_coef >= 0, "--ptx-coef must be >= 0");
   RLHF_CHECK(ptx_coef == 0 || ptx_batch_size > 0, "--ptx-batch-size must be > 0");
   RLHF_CHECK(eval_every >= 0, "--eval-every must be >= 0 (0: before the first and after the last iteration)");
+  RLHF_CHECK(eval_samples >= 1, "--eval-samples must be >= 1");
   RLHF_CHECK(save_every >= 0 && samples_every >= 0 && log_every > 0, "--save-every, --samples-every >= 0, --log-every > 0");
 }
 
@@ -128,6 +129,8 @@ json PPOConfig::to_json() const {
           {"ptx_max_tokens", ptx_max_tokens},
           {"eval_prompts", eval_prompts},
           {"eval_every", eval_every},
+          {"eval_samples", eval_samples},
+          {"eval_greedy", eval_greedy},
           {"seed", seed},
           {"save_every", save_every},
           {"samples_every", samples_every},
@@ -738,30 +741,35 @@ bool eval_due(const PPOConfig& cfg, const RLData& data, int64_t done) {
   return done == 0 || done == cfg.iterations || (cfg.eval_every > 0 && done % cfg.eval_every == 0);
 }
 
-// Evaluation after `done` iterations: one greedy response per eval prompt (up to max_new_tokens, cut at the stop
-// token), scored like the rollouts (the score hook or the reward model, raw: no penalty, scale or
-// normalisation). Logged as an eval row of metrics.jsonl ({"step": done, "split": "eval", "score", "eos_frac",
-// "response_length", reward/<name>...}; the report plots them as eval_score, eval_reward/<name>, ...).
+// Evaluation after `done` iterations: eval_samples answers per eval prompt, sampled as the rollouts are (τ,
+// top-k, top-p, up to max_new_tokens, cut at the stop token) from a generator seeded by the seed alone, so every
+// evaluation draws from the same stream; or one greedy answer each (eval_greedy). Scored like the rollouts (the
+// score hook or the reward model, raw: no penalty, scale or normalisation) and logged as an eval row of
+// metrics.jsonl ({"step": done, "split": "eval", "score", "eos_frac", "response_length", reward/<name>...}; the
+// report plots eval_score, eval_reward/<name>, ...): with rule:numeric, eval_reward/numeric is the accuracy.
 int eval_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const RLData& data, int64_t done,
               Outputs& out) {
   torch::NoGradGuard ng;
   SamplingOptions so;
-  so.greedy = true;
+  so.greedy = cfg.eval_greedy;
   so.stop_at_eos = true;
   so.max_new_tokens = static_cast<int>(cfg.max_new_tokens);
   so.temperature = static_cast<float>(cfg.temperature);
-  const int64_t n = static_cast<int64_t>(data.eval_prompts.size()), chunk = 64;
+  so.top_k = static_cast<int>(cfg.top_k);
+  so.top_p = static_cast<float>(cfg.top_p);
+  const int64_t K = cfg.eval_greedy ? 1 : cfg.eval_samples;
+  std::vector<int64_t> jobs;  // prompt index of each answer
+  for (int64_t i = 0; i < static_cast<int64_t>(data.eval_prompts.size()); ++i)
+    for (int64_t k = 0; k < K; ++k) jobs.push_back(i);
+  const int64_t n = static_cast<int64_t>(jobs.size()), chunk = 64;
   double score_sum = 0, eos_sum = 0, len_sum = 0;
   std::vector<std::pair<std::string, double>> comp_sums;
-  auto gen = at::detail::createCPUGenerator(cfg.seed + 7);
+  auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + 999331ULL);
   for (int64_t start = 0; start < n; start += chunk) {
     const int64_t end = std::min(n, start + chunk);
     std::vector<std::vector<int64_t>> ids;
-    std::vector<int64_t> rows;
-    for (int64_t i = start; i < end; ++i) {
-      ids.push_back(data.eval_prompts[static_cast<size_t>(i)].ids);
-      rows.push_back(i);
-    }
+    std::vector<int64_t> rows(jobs.begin() + start, jobs.begin() + end);
+    for (auto i : rows) ids.push_back(data.eval_prompts[static_cast<size_t>(i)].ids);
     Rollout r = rollout_generate(*models.policy, ids, so, data.stop_ids, data.pad_id, gen);
     train::Metrics comps;
     auto q = score_query(data, data.eval_prompts, r, rows, done);
@@ -779,7 +787,8 @@ int eval_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, cons
   train::Metrics met{{"score", score_sum / N}, {"eos_frac", eos_sum / N}, {"response_length", len_sum / N}};
   for (auto& [k, v] : comp_sums) met.push_back({k, v / N});
   if (out.log) out.log->log(done, met, "eval");
-  out.progress.note(cat("eval after ", done, " iterations (", n, " prompts, greedy): ", train::format_metrics(met)));
+  out.progress.note(cat("eval after ", done, " iterations (", data.eval_prompts.size(), " prompts × ", K,
+                        cfg.eval_greedy ? ", greedy" : " samples", "): ", train::format_metrics(met)));
   return 0;
 }
 

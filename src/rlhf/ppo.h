@@ -82,9 +82,11 @@ struct PPOConfig {
   int64_t ptx_batch_size = 8;       // examples per minibatch
   int64_t ptx_max_tokens = 256;     // truncate longer examples
 
-  // --- held-out evaluation: greedy answers to eval_prompts, scored like the rollouts (eval_score, eval_reward/…)
+  // --- held-out evaluation: answers to eval_prompts, scored like the rollouts (eval_score, eval_reward/…)
   std::string eval_prompts;         // JSONL like prompts ("" = off)
   int64_t eval_every = 0;           // iterations between evaluations (0: only before the first and after the last)
+  int64_t eval_samples = 1;         // answers per eval prompt, sampled as the rollouts (τ, top-k, top-p)
+  bool eval_greedy = false;         // greedy answers instead (one per prompt)
 
   // --- run
   uint64_t seed = 0;

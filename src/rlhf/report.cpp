@@ -544,8 +544,20 @@ void section_ppo(Page& p, const fs::path& run) {
     return;
   }
   const Metrics m = read_metrics(path);
-  const std::vector<ChartGroup> groups = {
+  // The reward functions' components (--reward A --reward B: reward/<name>, before their weights) in one chart,
+  // their servers' extra logs (reward/<name>/<key>) in another, and the held-out evaluation in a third.
+  ChartGroup components{"Reward components (each --reward, before its weight)", {}};
+  ChartGroup extra{"Reward servers' extra logs", {}};
+  ChartGroup held_out{"Held-out evaluation (greedy, --eval-prompts)", {}};
+  for (const auto& k : m.keys) {
+    if (k.rfind("reward/", 0) == 0) (k.find('/', 7) == std::string::npos ? components : extra).keys.push_back(k);
+    if (k == "eval_score" || k.rfind("eval_reward/", 0) == 0) held_out.keys.push_back(k);
+  }
+  std::vector<ChartGroup> groups = {
       {"Reward: reward model (proxy) and gold", {"score", "gold", "reward"}},
+      held_out,
+      components,
+      extra,
       {"KL to the SFT policy", {"kl"}},
       {"KL coefficient β", {"beta"}},
       {"Policy loss", {"policy_loss"}},

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "demo_arithmetic.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "model/model.h"
@@ -42,6 +43,7 @@ struct DemoFlags {
   bool overoptimize = false;  // PPO with a small β for longer: proxy rises, gold peaks and falls
   bool rerun = false;         // rerun stages whose outputs exist
   uint64_t seed = 1;
+  std::string task = "reviews";  // reviews: RLHF from rankings (this file); arithmetic: demo_arithmetic.h
 };
 
 // The demo's sizes; --quick shrinks them.
@@ -156,6 +158,13 @@ void print_table(const nlohmann::json& policies) {
 }
 
 int run_demo(const DemoFlags& f) {
+  RLHF_CHECK(f.task == "reviews" || f.task == "arithmetic", "demo: --task must be reviews or arithmetic, not \"",
+             f.task, "\"");
+  if (f.task == "arithmetic") {
+    RLHF_CHECK(!f.overoptimize, "demo: --overoptimize is for --task reviews");
+    return rlhf::cli::run_arithmetic_demo({f.out == "runs/demo" ? "runs/demo-arithmetic" : f.out, f.quick, f.rerun,
+                                           f.seed});
+  }
   const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   const DemoPlan p = make_plan(f);
   const fs::path run = fs::absolute(f.out);
@@ -293,7 +302,12 @@ int run_demo(const DemoFlags& f) {
 rlhf::cli::Command reg{"demo", "The whole RLHF pipeline on a built-in task with a hidden gold preference",
                        [](CLI::App& app) {
                          auto f = std::make_shared<DemoFlags>();
-                         app.add_option("--out", f->out, "run folder")->capture_default_str();
+                         app.add_option("--out", f->out, "run folder (arithmetic: runs/demo-arithmetic)")
+                             ->capture_default_str();
+                         app.add_option("--task", f->task,
+                                        "reviews: RLHF from simulated rankings; arithmetic: GRPO with a verifiable "
+                                        "reward (rule:numeric)")
+                             ->capture_default_str();
                          app.add_flag("--quick", f->quick, "a small run (under 2 minutes), for CI");
                          app.add_flag("--overoptimize", f->overoptimize,
                                       "PPO without KL penalty for longer: the proxy rises while gold peaks and falls");

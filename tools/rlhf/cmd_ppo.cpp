@@ -94,8 +94,10 @@ rlhf::cli::Command reg{
       app.add_option("--reward-backoff", ro->backoff_s, "seconds before the first retry (doubling)")->capture_default_str();
       app.add_option("--label-key", ro->label_key, "prompt-line field sent as the label (rules, servers)")
           ->capture_default_str();
-      opt("--eval-prompts", c->eval_prompts, "held-out prompts JSONL: greedy answers scored as eval_* rows");
+      opt("--eval-prompts", c->eval_prompts, "held-out prompts JSONL: answers scored as eval rows of metrics.jsonl");
       opt("--eval-every", c->eval_every, "iterations between evaluations (0: first and last only)");
+      opt("--eval-samples", c->eval_samples, "answers per eval prompt, sampled as the rollouts");
+      app.add_flag("--eval-greedy", c->eval_greedy, "greedy eval answers (one per prompt) instead");
       opt("--prompts", c->prompts, "JSONL with {\"prompt\": str} or {\"messages\": [...]} per line")->required();
       opt("--out", c->out, "output folder")->required();
       opt("--critic", c->critic, "value model folder (default: from --critic-init)");
