@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "model/model.h"
 #include "test_train_util.h"
 #include "test_util.h"
 #include "train/batching.h"
@@ -264,4 +265,21 @@ TEST(TrainMetrics, JsonlLines) {
   EXPECT_EQ(j1["loss"], 0.5);
   EXPECT_EQ(j2["split"], "eval");
   EXPECT_EQ(format_metrics({{"loss", 0.53125}, {"lr", 1e-5}}), "loss 0.5312 lr 1.00e-05");
+}
+
+TEST(TrainSave, ShardSizeAndDtypeFlags) {
+  // save_pretrained's max_shard_size: KB/MB/GB are powers of 10, KiB/MiB/GiB powers of 2.
+  EXPECT_EQ(parse_shard_size(""), 0u);
+  EXPECT_EQ(parse_shard_size("0"), 0u);
+  EXPECT_EQ(parse_shard_size("5GB"), 5000000000u);
+  EXPECT_EQ(parse_shard_size("500MB"), 500000000u);
+  EXPECT_EQ(parse_shard_size("2GiB"), 2147483648u);
+  EXPECT_EQ(parse_shard_size("10KiB"), 10240u);
+  EXPECT_EQ(parse_shard_size("1234"), 1234u);
+  EXPECT_THROW(parse_shard_size("5 GB"), Error);
+  EXPECT_THROW(parse_shard_size("GB"), Error);
+  EXPECT_EQ(save_dtype_from_flag(""), "");
+  EXPECT_EQ(save_dtype_from_flag("bf16"), "bfloat16");
+  EXPECT_EQ(save_dtype_from_flag("fp32"), "float32");
+  EXPECT_THROW(save_dtype_from_flag("fp8"), Error);
 }

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -192,6 +193,31 @@ std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOpti
   model->to(options.device, options.dtype);
   model->eval();
   return model;
+}
+
+std::string save_dtype_from_flag(const std::string& flag) {
+  if (flag.empty()) return "";
+  if (flag == "fp32" || flag == "float32") return "float32";
+  if (flag == "bf16" || flag == "bfloat16") return "bfloat16";
+  fail("--save-dtype: \"", flag, "\" is not one of fp32, bf16 (or leave it out to keep the model's dtypes)");
+}
+
+uint64_t parse_shard_size(const std::string& text) {
+  if (text.empty()) return 0;
+  size_t digits = 0;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
+    ++digits;
+  const std::string number = text.substr(0, digits), unit = text.substr(digits);
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},          {"B", 1},           {"KB", 1e3},
+                                                          {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
+                                                          {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+                                                          {"TiB", 1099511627776.0}};
+  double scale = -1;
+  for (const auto& [name, s] : kUnits)
+    if (unit == name) scale = s;
+  RLHF_CHECK(!number.empty() && number != "." && scale > 0, "--max-shard-size: \"", text,
+             "\" is not a size (hint: 5GB, 500MB, 2GiB or a number of bytes; 0: one file)");
+  return static_cast<uint64_t>(std::stod(number) * scale);
 }
 
 void save_model(TransformerLM& model, const std::string& dir, const SaveOptions& options) {

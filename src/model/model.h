@@ -102,6 +102,13 @@ struct SaveOptions {
   std::string dtype;             // "" = the config's dtype (so load -> save keeps dtypes)
 };
 
+// The --save-dtype flag of the training commands: "" (keep the dtypes the model was loaded with), fp32 | float32,
+// bf16 | bfloat16. Returns SaveOptions::dtype ("", "float32" or "bfloat16"); anything else is an error.
+std::string save_dtype_from_flag(const std::string& flag);
+// The --max-shard-size flag, as save_pretrained's max_shard_size reads it: "5GB" = 5·10⁹ bytes (KB, MB, GB: powers
+// of 10), "2GiB" = 2·2³⁰ (KiB, MiB, GiB: powers of 2), a plain number = bytes; "" or "0": one file.
+uint64_t parse_shard_size(const std::string& text);
+
 // Writes config.json, safetensors and tokenizer files into a temporary sibling folder, then renames it to dir
 // (an existing dir is replaced only once the new one is complete).
 void save_model(TransformerLM& model, const std::string& dir, const SaveOptions& options = {});

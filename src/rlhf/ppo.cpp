@@ -75,6 +75,8 @@ void PPOConfig::validate() const {
   RLHF_CHECK(eval_every >= 0, "--eval-every must be >= 0 (0: before the first and after the last iteration)");
   RLHF_CHECK(eval_samples >= 1, "--eval-samples must be >= 1");
   RLHF_CHECK(save_every >= 0 && samples_every >= 0 && log_every > 0, "--save-every, --samples-every >= 0, --log-every > 0");
+  save_dtype_from_flag(save_dtype);
+  parse_shard_size(max_shard_size);
 }
 
 json PPOConfig::to_json() const {
@@ -82,6 +84,8 @@ json PPOConfig::to_json() const {
           {"reward", reward},
           {"prompts", prompts},
           {"out", out},
+          {"save_dtype", save_dtype},
+          {"max_shard_size", max_shard_size},
           {"critic", critic},
           {"critic_init", critic_init},
           {"algo", algo},
@@ -286,9 +290,11 @@ void save_rl_checkpoint(const PPOConfig& cfg, RLModels& models, train::AdamW& po
   train::Checkpoint ck;
   SaveOptions so;
   so.source_dir = cfg.policy;
+  so.max_shard_bytes = parse_shard_size(cfg.max_shard_size);
   ck.models.push_back({"", models.policy.get(), so});
   if (models.critic) {
     SaveOptions cso;
+    cso.max_shard_bytes = so.max_shard_bytes;
     cso.source_dir = cfg.critic.empty() ? (cfg.critic_init == "reward" ? cfg.reward : cfg.policy) : cfg.critic;
     ck.models.push_back({"critic", models.critic.get(), cso});
   }
@@ -951,6 +957,8 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   const std::string final_dir = (fs::path(cfg.out) / "final").string();
   SaveOptions so;
   so.source_dir = cfg.policy;
+  so.dtype = save_dtype_from_flag(cfg.save_dtype);
+  so.max_shard_bytes = parse_shard_size(cfg.max_shard_size);
   save_model(*models.policy, final_dir, so);
   save_format(final_dir, fmt.options());
   return history;

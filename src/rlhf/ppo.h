@@ -27,6 +27,8 @@ struct PPOConfig {
   std::string reward;         // reward model folder (*ForSequenceClassification, 1 label)
   std::string prompts;        // JSONL: {"prompt": str} or {"messages": [...]}
   std::string out;            // output folder: metrics.jsonl, samples.jsonl, checkpoint/, final/
+  std::string save_dtype;     // final/'s stored dtype: "" keeps the policy's | fp32 | bf16 (checkpoint/ keeps fp32)
+  std::string max_shard_size; // shard final/ and checkpoint/ above this size ("5GB", "2GiB"; "": one file)
   std::string critic;         // value model folder; "" = from critic_init
   std::string critic_init = "reward";  // reward: the RM's body and head (TRL, OpenRLHF); policy: zero-init head
   std::string algo = "ppo";   // ppo | grpo | rloo

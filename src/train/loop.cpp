@@ -60,9 +60,9 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
   MetricsLog log((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty());
   Progress progress(total_steps, st.step, opts.log_every, opts.label);
 
-  auto save = [&](const std::string& dir) {
+  auto save = [&](const std::string& dir, const std::string& dtype) {
     Checkpoint ck;
-    ck.models.push_back({"", &model, SaveOptions{opts.tokenizer_dir}});
+    ck.models.push_back({"", &model, SaveOptions{opts.tokenizer_dir, opts.max_shard_bytes, dtype}});
     ck.optimizers.push_back({"optimizer", &opt});
     ck.state = st;
     ck.json_files = opts.json_files;
@@ -142,7 +142,7 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
           st.epoch = epoch + 1;
           st.data_position = 0;
         }
-        save(step_dir(opts.out, st.step));
+        save(step_dir(opts.out, st.step), /*dtype=*/"");
         st = keep;
         progress.note("saved " + step_dir(opts.out, st.step));
       }
@@ -151,7 +151,7 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
   }
   progress.finish();
   res.last_eval = run_eval();
-  save(opts.out);
+  save(opts.out, opts.save_dtype);
   res.steps = st.step;
   res.seconds = progress.elapsed_s();
   std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; model saved to " << opts.out

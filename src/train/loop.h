@@ -22,6 +22,10 @@ struct LoopOptions {
   std::string out;                 // output folder: final model, checkpoints/step-N, metrics.jsonl
   std::string resume;              // checkpoint folder to continue from ("" = fresh)
   std::string tokenizer_dir;       // tokenizer files are copied from here into every saved model
+  // The final model's stored dtype (SaveOptions::dtype: "" keeps the loaded dtypes, "float32", "bfloat16").
+  // Checkpoints under checkpoints/ keep the training dtype, so that --resume continues from the exact weights.
+  std::string save_dtype;
+  uint64_t max_shard_bytes = 0;    // shard every saved model above this size (0: one model.safetensors)
   int64_t epochs = 1;
   int64_t max_steps = 0;           // > 0: stop after this many optimizer steps (and size the schedule by it)
   int64_t grad_accum = 1;          // micro-batches per optimizer step

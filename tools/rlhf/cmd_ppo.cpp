@@ -100,6 +100,8 @@ rlhf::cli::Command reg{
       app.add_flag("--eval-greedy", c->eval_greedy, "greedy eval answers (one per prompt) instead");
       opt("--prompts", c->prompts, "JSONL with {\"prompt\": str} or {\"messages\": [...]} per line")->required();
       opt("--out", c->out, "output folder")->required();
+      opt("--save-dtype", c->save_dtype, "final/'s stored dtype: fp32 | bf16 (default: as the policy)");
+      opt("--max-shard-size", c->max_shard_size, "shard saved models above this size, e.g. 5GB (default: one file)");
       opt("--critic", c->critic, "value model folder (default: from --critic-init)");
       opt("--critic-init", c->critic_init, "reward: critic = reward model; policy: policy body, zero value head");
       opt("--algo", c->algo, "ppo | grpo | rloo");

@@ -1,5 +1,7 @@
 // rlhf reward --model DIR --data FILE --out DIR [training flags] [--center-coef C] [--normalize none|mean|mean-std]
 // Trains a reward model (*ForSequenceClassification, num_labels = 1) on preference pairs or rankings.
+#include <filesystem>
+
 #include "common/runtime.h"
 #include "rlhf/reward.h"
 #include "train/checkpoint.h"
@@ -75,10 +77,17 @@ int run_reward(RewardOptions o) {
     out["normalize"] = {{"mean_before", nr.mean_before}, {"std_before", nr.std_before},
                         {"mean_after", nr.mean_after},   {"std_after", nr.std_after}};
     // Rewrite the final model with the normalised weights (optimizer state is kept from training).
-    rlhf::save_model(*model, o.train.out + "/.normalized", rlhf::SaveOptions{o.train.model});
-    for (const auto& f : {"config.json", "model.safetensors"})
-      std::filesystem::rename(o.train.out + "/.normalized/" + f, o.train.out + "/" + f);
-    std::filesystem::remove_all(o.train.out + "/.normalized");
+    // With the final save's dtype and shard size: the weight files (one model.safetensors, or the shards and
+    // their index) replace the old ones, whose shard count may differ.
+    namespace fs = std::filesystem;
+    const fs::path out_dir = o.train.out, tmp = out_dir / ".normalized";
+    rlhf::save_model(*model, tmp.string(), rlhf::SaveOptions{o.train.model, loop.max_shard_bytes, loop.save_dtype});
+    auto is_weights = [](const fs::path& p) { return p.filename().string().rfind("model", 0) == 0; };
+    for (const auto& e : fs::directory_iterator(out_dir))
+      if (e.is_regular_file() && is_weights(e.path())) fs::remove(e.path());
+    for (const auto& e : fs::directory_iterator(tmp))
+      if (is_weights(e.path()) || e.path().filename() == "config.json") fs::rename(e.path(), out_dir / e.path().filename());
+    fs::remove_all(tmp);
   }
   std::cout << out.dump() << "\n";
   return 0;

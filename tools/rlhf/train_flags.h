@@ -18,6 +18,8 @@ struct TrainFlags {
   std::string model;                 // starting model folder (Hugging Face)
   std::string data;                  // training JSONL
   std::string out;                   // output folder: final model, checkpoints/, metrics.jsonl
+  std::string save_dtype;            // final model's stored dtype: "" keeps the starting model's | fp32 | bf16
+  std::string max_shard_size;        // shard saved models above this size ("5GB", "500MB", "2GiB"; "": one file)
   std::string eval_data;             // eval JSONL ("" = split eval_fraction off data)
   double eval_fraction = 0.05;       // held-out share of data when no eval file is given
   std::string resume;                // checkpoint folder to continue from
@@ -46,6 +48,8 @@ struct TrainFlags {
     app.add_option("--model", model, "starting model folder")->required();
     app.add_option("--data", data, "training data (JSONL)")->required();
     app.add_option("--out", out, "output folder")->required();
+    app.add_option("--save-dtype", save_dtype, "final model's stored dtype: fp32 | bf16 (default: as loaded)");
+    app.add_option("--max-shard-size", max_shard_size, "shard saved models above this size, e.g. 5GB (default: one file)");
     app.add_option("--eval-data", eval_data, "eval data (JSONL); default: split off --data");
     app.add_option("--eval-fraction", eval_fraction, "held-out share of --data without --eval-data")->capture_default_str();
     app.add_option("--resume", resume, "continue from this checkpoint folder");
@@ -81,6 +85,8 @@ struct TrainFlags {
     RLHF_CHECK(adam_eps > 0, "--adam-eps must be > 0, got ", adam_eps);
     RLHF_CHECK(eval_fraction >= 0 && eval_fraction < 1, "--eval-fraction must be in [0, 1), got ", eval_fraction);
     RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not one of fp32, bf16");
+    save_dtype_from_flag(save_dtype);
+    parse_shard_size(max_shard_size);
     data_options().validate();
     schedule().validate();
   }
@@ -108,7 +114,8 @@ struct TrainFlags {
             {"adam_eps", adam_eps},     {"max_grad_norm", max_grad_norm}, {"save_every", save_every},
             {"eval_every", eval_every}, {"log_every", log_every}, {"seed", seed},
             {"max_len", max_len},       {"overlong", overlong}, {"skip_bad_lines", skip_bad_lines},
-            {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device}};
+            {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device},
+            {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}};
   }
   train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
                           const nlohmann::json& format) const {
@@ -116,6 +123,8 @@ struct TrainFlags {
     l.out = out;
     l.resume = resume;
     l.tokenizer_dir = model;
+    l.save_dtype = save_dtype_from_flag(save_dtype);
+    l.max_shard_bytes = parse_shard_size(max_shard_size);
     l.epochs = epochs;
     l.max_steps = max_steps;
     l.grad_accum = grad_accum;
