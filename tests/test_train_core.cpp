@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "io/crc32c.h"
 #include "model/model.h"
 #include "test_train_util.h"
 #include "test_util.h"
@@ -17,6 +18,7 @@
 #include "train/logprobs.h"
 #include "train/metrics.h"
 #include "train/optim.h"
+#include "train/tensorboard.h"
 
 using namespace rlhf;
 using namespace rlhf::train;
@@ -265,6 +267,52 @@ TEST(TrainMetrics, JsonlLines) {
   EXPECT_EQ(j1["loss"], 0.5);
   EXPECT_EQ(j2["split"], "eval");
   EXPECT_EQ(format_metrics({{"loss", 0.53125}, {"lr", 1e-5}}), "loss 0.5312 lr 1.00e-05");
+}
+
+TEST(TrainTensorBoard, Crc32cMatchesRfc3720Vectors) {
+  // RFC 3720 (iSCSI) appendix B.4, and the usual check value of "123456789".
+  std::string zeros(32, '\0'), ones(32, '\xFF'), up(32, 0), down(32, 0);
+  for (int i = 0; i < 32; ++i) {
+    up[i] = static_cast<char>(i);
+    down[i] = static_cast<char>(31 - i);
+  }
+  EXPECT_EQ(io::crc32c(zeros.data(), 32), 0x8A9136AAu);
+  EXPECT_EQ(io::crc32c(ones.data(), 32), 0x62A8AB43u);
+  EXPECT_EQ(io::crc32c(up.data(), 32), 0x46DD794Eu);
+  EXPECT_EQ(io::crc32c(down.data(), 32), 0x113FDB5Cu);
+  EXPECT_EQ(io::crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(io::crc32c_extend(io::crc32c("1234", 4), "56789", 5), 0xE3069283u);
+}
+
+TEST(TrainTensorBoard, EventBytesByHand) {
+  // Event{wall_time: 0, step: 3, summary{value{tag: "a", simple_value: 1}}}, field by field:
+  //   09 <8 zero bytes>  10 03  2a 0a [ 0a 08 [ 0a 01 'a'  15 00 00 80 3f ] ]      (1.0f = 0x3f800000, LE)
+  const std::string want = std::string("\x09", 1) + std::string(8, '\0') + std::string("\x10\x03\x2a\x0a\x0a\x08", 6) +
+                           std::string("\x0a\x01" "a" "\x15\x00\x00\x80\x3f", 8);
+  EXPECT_EQ(encode_scalar_event(0.0, 3, {{"a", 1.0}}), want);
+  // The frame: u64 length, masked CRC of those 8 bytes, the data, masked CRC of the data.
+  const std::string f = tfrecord_frame(want);
+  ASSERT_EQ(f.size(), 8 + 4 + want.size() + 4);
+  EXPECT_EQ(static_cast<unsigned char>(f[0]), want.size());
+  uint32_t data_crc = 0;
+  for (int i = 0; i < 4; ++i) data_crc |= static_cast<uint32_t>(static_cast<unsigned char>(f[f.size() - 4 + i])) << (8 * i);
+  EXPECT_EQ(data_crc, io::crc32c_masked(io::crc32c(want.data(), want.size())));
+}
+
+TEST(TrainMetrics, TensorBoardBesideJsonl) {
+  test::TempDir tmp;
+  {
+    MetricsLog log(tmp / "m.jsonl", false, "tensorboard");
+    log.log(1, {{"loss", 0.5}});
+  }
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp / "runs")) {
+    EXPECT_NE(e.path().filename().string().find("events.out.tfevents."), std::string::npos);
+    EXPECT_GT(std::filesystem::file_size(e.path()), 0u);
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_THROW(MetricsLog(tmp / "n.jsonl", false, "wandb"), Error);
 }
 
 TEST(TrainSave, ShardSizeAndDtypeFlags) {

@@ -77,6 +77,8 @@ void PPOConfig::validate() const {
   RLHF_CHECK(save_every >= 0 && samples_every >= 0 && log_every > 0, "--save-every, --samples-every >= 0, --log-every > 0");
   save_dtype_from_flag(save_dtype);
   parse_shard_size(max_shard_size);
+  RLHF_CHECK(report_to == "none" || report_to == "tensorboard", "--report-to: \"", report_to,
+             "\" is not one of none, tensorboard");
 }
 
 json PPOConfig::to_json() const {
@@ -86,6 +88,7 @@ json PPOConfig::to_json() const {
           {"out", out},
           {"save_dtype", save_dtype},
           {"max_shard_size", max_shard_size},
+          {"report_to", report_to},
           {"critic", critic},
           {"critic_init", critic_init},
           {"algo", algo},
@@ -355,7 +358,8 @@ struct Outputs {
 Outputs::Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint)
     : progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo), last_good(std::move(last_good_checkpoint)) {
   if (!cfg.out.empty()) {
-    log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume);
+    log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume,
+                                              cfg.report_to);
     samples.open(fs::path(cfg.out) / "samples.jsonl", cfg.resume ? std::ios::app : std::ios::trunc);
     train::write_json_atomic((fs::path(cfg.out) / "ppo_config.json").string(), cfg.to_json());
   }

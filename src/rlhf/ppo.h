@@ -29,6 +29,7 @@ struct PPOConfig {
   std::string out;            // output folder: metrics.jsonl, samples.jsonl, checkpoint/, final/
   std::string save_dtype;     // final/'s stored dtype: "" keeps the policy's | fp32 | bf16 (checkpoint/ keeps fp32)
   std::string max_shard_size; // shard final/ and checkpoint/ above this size ("5GB", "2GiB"; "": one file)
+  std::string report_to = "none";  // none | tensorboard (OUT/runs/ event files beside metrics.jsonl)
   std::string critic;         // value model folder; "" = from critic_init
   std::string critic_init = "reward";  // reward: the RM's body and head (TRL, OpenRLHF); policy: zero-init head
   std::string algo = "ppo";   // ppo | grpo | rloo

@@ -57,7 +57,7 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     std::cerr << "resumed from " << opts.resume << " at step " << st.step << " (epoch " << st.epoch
               << ", batch " << st.data_position << ")\n";
   }
-  MetricsLog log((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty());
+  MetricsLog log((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty(), opts.report_to);
   Progress progress(total_steps, st.step, opts.log_every, opts.label);
 
   auto save = [&](const std::string& dir, const std::string& dtype) {

@@ -26,6 +26,7 @@ struct LoopOptions {
   // Checkpoints under checkpoints/ keep the training dtype, so that --resume continues from the exact weights.
   std::string save_dtype;
   uint64_t max_shard_bytes = 0;    // shard every saved model above this size (0: one model.safetensors)
+  std::string report_to = "none";  // "tensorboard": also write OUT/runs/ event files (train/tensorboard.h)
   int64_t epochs = 1;
   int64_t max_steps = 0;           // > 0: stop after this many optimizer steps (and size the schedule by it)
   int64_t grad_accum = 1;          // micro-batches per optimizer step

@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
+#include "train/tensorboard.h"
 
 namespace rlhf::train {
 
@@ -68,10 +70,17 @@ void MetricsMean::clear() {
   counts_.clear();
 }
 
-MetricsLog::MetricsLog(const std::string& path, bool append)
+MetricsLog::MetricsLog(const std::string& path, bool append, const std::string& report_to)
     : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
   RLHF_CHECK(out_, path, ": cannot open for writing");
+  RLHF_CHECK(report_to == "none" || report_to == "tensorboard", "--report-to: \"", report_to,
+             "\" is not one of none, tensorboard");
+  if (report_to == "tensorboard")
+    tensorboard_ = std::make_unique<TensorBoardWriter>(
+        (std::filesystem::path(path).parent_path() / "runs").string());
 }
+
+MetricsLog::~MetricsLog() = default;
 
 void MetricsLog::log(int64_t step, const Metrics& m, const std::string& split) {
   nlohmann::ordered_json j;
@@ -81,6 +90,11 @@ void MetricsLog::log(int64_t step, const Metrics& m, const std::string& split) {
   out_ << j.dump() << "\n";
   out_.flush();
   RLHF_CHECK(out_, path_, ": write failed (disk full?)");
+  if (tensorboard_) {
+    ScalarValues tagged;
+    for (const auto& [name, v] : m) tagged.emplace_back(split + "/" + name, v);
+    tensorboard_->add_scalars(step, tagged);
+  }
 }
 
 Progress::Progress(int64_t total, int64_t first, int64_t log_every, std::string label)

@@ -1,10 +1,13 @@
 // Metrics are data: each step yields name/value pairs; MetricsLog appends them as one JSON object per line to
 // metrics.jsonl ({"step": 12, "loss": 0.53, "lr": 1e-5, ...}), and Progress shows them: a one-line progress bar
-// with ETA when stderr is a terminal, plain log lines (every `log_every` steps) otherwise.
+// with ETA when stderr is a terminal, plain log lines (every `log_every` steps) otherwise. With report_to
+// "tensorboard" the same values also go to TensorBoard event files in OUT/runs/ (train/tensorboard.h), tagged
+// "<split>/<name>" ("train/loss", "eval/loss") as transformers' TensorBoard callback names them.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,10 +34,14 @@ class MetricsMean {
   std::vector<int64_t> counts_;
 };
 
+class TensorBoardWriter;
+
 class MetricsLog {
  public:
-  // append = false truncates the file (a fresh run); true continues it (--resume).
-  MetricsLog(const std::string& path, bool append);
+  // append = false truncates the file (a fresh run); true continues it (--resume). report_to: "none" or
+  // "tensorboard" (event files in the folder "runs" beside path).
+  MetricsLog(const std::string& path, bool append, const std::string& report_to = "none");
+  ~MetricsLog();
   // Appends {"step": step, "split": split, name: value...} and flushes. split: "train" or "eval".
   void log(int64_t step, const Metrics& m, const std::string& split = "train");
   const std::string& path() const { return path_; }
@@ -42,6 +49,7 @@ class MetricsLog {
  private:
   std::string path_;
   std::ofstream out_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // null unless report_to = "tensorboard"
 };
 
 class Progress {

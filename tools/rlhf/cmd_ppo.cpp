@@ -102,6 +102,7 @@ rlhf::cli::Command reg{
       opt("--out", c->out, "output folder")->required();
       opt("--save-dtype", c->save_dtype, "final/'s stored dtype: fp32 | bf16 (default: as the policy)");
       opt("--max-shard-size", c->max_shard_size, "shard saved models above this size, e.g. 5GB (default: one file)");
+      opt("--report-to", c->report_to, "none | tensorboard (event files in OUT/runs/)");
       opt("--critic", c->critic, "value model folder (default: from --critic-init)");
       opt("--critic-init", c->critic_init, "reward: critic = reward model; policy: policy body, zero value head");
       opt("--algo", c->algo, "ppo | grpo | rloo");

@@ -20,6 +20,7 @@ struct TrainFlags {
   std::string out;                   // output folder: final model, checkpoints/, metrics.jsonl
   std::string save_dtype;            // final model's stored dtype: "" keeps the starting model's | fp32 | bf16
   std::string max_shard_size;        // shard saved models above this size ("5GB", "500MB", "2GiB"; "": one file)
+  std::string report_to = "none";    // none | tensorboard (OUT/runs/ event files beside metrics.jsonl)
   std::string eval_data;             // eval JSONL ("" = split eval_fraction off data)
   double eval_fraction = 0.05;       // held-out share of data when no eval file is given
   std::string resume;                // checkpoint folder to continue from
@@ -50,6 +51,7 @@ struct TrainFlags {
     app.add_option("--out", out, "output folder")->required();
     app.add_option("--save-dtype", save_dtype, "final model's stored dtype: fp32 | bf16 (default: as loaded)");
     app.add_option("--max-shard-size", max_shard_size, "shard saved models above this size, e.g. 5GB (default: one file)");
+    app.add_option("--report-to", report_to, "none | tensorboard (event files in OUT/runs/)")->capture_default_str();
     app.add_option("--eval-data", eval_data, "eval data (JSONL); default: split off --data");
     app.add_option("--eval-fraction", eval_fraction, "held-out share of --data without --eval-data")->capture_default_str();
     app.add_option("--resume", resume, "continue from this checkpoint folder");
@@ -87,6 +89,8 @@ struct TrainFlags {
     RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not one of fp32, bf16");
     save_dtype_from_flag(save_dtype);
     parse_shard_size(max_shard_size);
+    RLHF_CHECK(report_to == "none" || report_to == "tensorboard", "--report-to: \"", report_to,
+               "\" is not one of none, tensorboard");
     data_options().validate();
     schedule().validate();
   }
@@ -115,7 +119,7 @@ struct TrainFlags {
             {"eval_every", eval_every}, {"log_every", log_every}, {"seed", seed},
             {"max_len", max_len},       {"overlong", overlong}, {"skip_bad_lines", skip_bad_lines},
             {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device},
-            {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}};
+            {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}, {"report_to", report_to}};
   }
   train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
                           const nlohmann::json& format) const {
@@ -125,6 +129,7 @@ struct TrainFlags {
     l.tokenizer_dir = model;
     l.save_dtype = save_dtype_from_flag(save_dtype);
     l.max_shard_bytes = parse_shard_size(max_shard_size);
+    l.report_to = report_to;
     l.epochs = epochs;
     l.max_steps = max_steps;
     l.grad_accum = grad_accum;
