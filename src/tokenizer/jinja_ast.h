@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,14 @@ struct Value {
   std::shared_ptr<Namespace> ns;   // kind == ns
   std::shared_ptr<Function> fn;    // kind == func
   std::string undefined_name;      // kind == undefined: what was looked up, for error messages
+  // kind == json, j an array: the Python type when jinja2 would hand over an iterator or a view instead of a list
+  // ("generator" from select/map/items/unique, "list_reverseiterator" from reverse, "range", "dict_items", ...).
+  // It iterates like the list, but tojson raises on it (json.dumps does), and an iterator has no len() and is
+  // always true (a generator object is truthy even when it yields nothing). Empty for an ordinary value.
+  std::string lazy;
+  // kind == json, j a string: a markupsafe.Markup (from |safe, |escape). `+` with a Markup escapes the other
+  // string operand (Markup.__add__/__radd__) and gives a Markup; `~` and every other operation give a plain str.
+  bool markup = false;
 
   Value() = default;
   Value(Json v) : kind(Kind::json), j(std::move(v)) {}  // NOLINT: implicit on purpose
@@ -57,6 +66,12 @@ struct Value {
   bool is_undefined() const { return kind == Kind::undefined; }
   bool is_json() const { return kind == Kind::json; }
   bool is_string() const { return kind == Kind::json && j.is_string(); }
+  bool is_iterator() const { return lazy == "generator" || lazy == "list_reverseiterator"; }
+  static Value lazy_list(Json list, std::string py_type) {
+    Value v(std::move(list));
+    v.lazy = std::move(py_type);
+    return v;
+  }
 };
 
 struct CallArgs {
@@ -83,7 +98,7 @@ struct Expr {
     attr,       // a.name
     item,       // a[b]
     slice,      // a[b:c:d] (null ExprPtr for an omitted part)
-    call,       // a(items..., kwargs)
+    call,       // a(items..., kwargs, *b, **c)   (b, c null when absent; also for filters and tests)
     filter,     // a | name(items..., kwargs)   (a null for a filter block)
     test,       // a is [not] name(items...)
     unary,      // op a   (not, -, +)
@@ -145,7 +160,12 @@ struct Evaluator {
   Value eval(const Expr& e);
   enum class Flow { normal, break_, continue_ };
   Flow exec(const Body& body, std::string& out);
-  Value call_macro(const MacroDef& m, CallArgs& args, int line, const Value* caller);
+  // Runs macro `m` in a new scope on top of `scope`: the frames in effect where the macro was defined (jinja2
+  // macros are closures: they see the variables of the loop or template around their definition, as they are
+  // when the macro is called).
+  Value call_macro(const MacroDef& m, CallArgs& args, int line, const std::vector<std::shared_ptr<Frame>>& scope);
+  // Positional, keyword, *args and **kwargs arguments of a call, filter or test expression.
+  CallArgs eval_args(const Expr& e);
 };
 
 // builtins (jinja_builtins.cpp)
@@ -157,7 +177,18 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& input, C
 bool apply_test(Evaluator& ev, const std::string& name, const Value& input, CallArgs& args, int line);
 Value call_method(Evaluator& ev, const Value& obj, const std::string& name, CallArgs& args, int line);
 void install_globals(Frame& globals);
+// markupsafe.escape: a Markup stays as it is; anything else becomes str() with & < > " ' escaped, as a Markup.
+Value html_escape(const Value& v);
 bool values_equal(const Value& a, const Value& b);
+
+// Dict keys. A JSON object key is a string; a Python dict key may be any hashable scalar. Keys that are not
+// strings are stored as "\xff" + their JSON spelling ("\xff" never starts valid UTF-8, so no string key can
+// collide): {1: 'a'} holds the key "\xff1". dict_key encodes (a list or dict key is an error: unhashable),
+// key_value decodes. Python merges 1, 1.0 and True into one key; here they stay distinct keys.
+std::string dict_key(Evaluator& ev, const Value& key, int line);
+Json key_value(const std::string& stored);
+// The stored key `key` would have as a lookup, or nullopt for a key that cannot be in any dict (undefined, lists).
+std::optional<std::string> lookup_key(const Value& key);
 
 // UTF-8 helpers: Python indexes strings by code point.
 std::vector<std::string> utf8_chars(const std::string& s);

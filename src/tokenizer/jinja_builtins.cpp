@@ -29,7 +29,35 @@ std::vector<std::string> utf8_chars(const std::string& s) {
 
 namespace {
 
-bool py_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+// Python's str.isspace() code points: \t-\r, \x1c-\x1f, space, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
+// U+2029, U+202F, U+205F, U+3000 (strip(), split() and trim use it).
+bool py_space_cp(uint32_t c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+uint32_t decode_cp(const std::string& ch) {
+  utf8proc_int32_t cp = -1;
+  utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(ch.data()), static_cast<utf8proc_ssize_t>(ch.size()), &cp);
+  return cp < 0 ? 0xFFFD : static_cast<uint32_t>(cp);
+}
+
+// Byte length of the whitespace code point starting at s[i], 0 if none there.
+size_t space_at(const std::string& s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+  if (i + n > s.size()) return 0;
+  return py_space_cp(decode_cp(s.substr(i, n))) ? n : 0;
+}
+
+// Byte length of the whitespace code point ending at s[e-1], 0 if none there.
+size_t space_before(const std::string& s, size_t e) {
+  size_t b = e;
+  while (b > 0 && e - b < 4 && (static_cast<unsigned char>(s[b - 1]) & 0xC0) == 0x80) --b;
+  if (b == 0) return 0;
+  --b;
+  return space_at(s, b) == e - b ? e - b : 0;
+}
 
 std::string map_case(const std::string& s, int mode /*1 upper, -1 lower*/) {
   std::string out;
@@ -74,18 +102,27 @@ std::string title(const std::string& s) {
   return out;
 }
 
+// str.strip/lstrip/rstrip(chars): code points, Unicode whitespace when chars is None
 std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-  auto strip_it = [&](unsigned char c) {
-    if (chars.is_undefined() || chars.j.is_null()) return py_space(c);
-    return chars.j.get<std::string>().find(static_cast<char>(c)) != std::string::npos;
-  };
-  // (multi-byte `chars` are matched byte-wise; chat templates strip ASCII only)
-  size_t b = 0, e = s.size();
+  if (chars.is_undefined() || chars.j.is_null()) {
+    size_t b = 0, e = s.size();
+    if (left)
+      for (size_t n; b < e && (n = space_at(s, b)) > 0;) b += n;
+    if (right)
+      for (size_t n; e > b && (n = space_before(s, e)) > 0;) e -= n;
+    return s.substr(b, e - b);
+  }
+  std::vector<std::string> set = utf8_chars(chars.is_string() ? chars.j.get<std::string>() : to_str(chars));
+  auto in_set = [&](const std::string& ch) { return std::find(set.begin(), set.end(), ch) != set.end(); };
+  std::vector<std::string> cs = utf8_chars(s);
+  size_t b = 0, e = cs.size();
   if (left)
-    while (b < e && strip_it(static_cast<unsigned char>(s[b]))) ++b;
+    while (b < e && in_set(cs[b])) ++b;
   if (right)
-    while (e > b && strip_it(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
+    while (e > b && in_set(cs[e - 1])) --e;
+  std::string out;
+  for (size_t k = b; k < e; ++k) out += cs[k];
+  return out;
 }
 
 Json split(const std::string& s, const Value& sep, int64_t maxsplit, bool from_right) {
@@ -93,9 +130,9 @@ Json split(const std::string& s, const Value& sep, int64_t maxsplit, bool from_r
   if (sep.is_undefined() || sep.j.is_null()) {  // runs of whitespace, no empty parts
     std::vector<std::pair<size_t, size_t>> words;
     for (size_t i = 0; i < s.size();) {
-      while (i < s.size() && py_space(static_cast<unsigned char>(s[i]))) ++i;
+      for (size_t n; i < s.size() && (n = space_at(s, i)) > 0;) i += n;
       size_t b = i;
-      while (i < s.size() && !py_space(static_cast<unsigned char>(s[i]))) ++i;
+      while (i < s.size() && space_at(s, i) == 0) ++i;
       if (i > b) words.emplace_back(b, i);
     }
     if (maxsplit < 0 || static_cast<size_t>(maxsplit) + 1 >= words.size()) {
@@ -104,12 +141,12 @@ Json split(const std::string& s, const Value& sep, int64_t maxsplit, bool from_r
       for (int64_t k = 0; k < maxsplit; ++k) parts.push_back(s.substr(words[k].first, words[k].second - words[k].first));
       size_t rest = words[maxsplit].first;
       size_t e = s.size();
-      while (e > rest && py_space(static_cast<unsigned char>(s[e - 1]))) --e;
+      for (size_t n; e > rest && (n = space_before(s, e)) > 0;) e -= n;
       parts.push_back(s.substr(rest, e - rest));
     } else {
       size_t first = words.size() - static_cast<size_t>(maxsplit);
       size_t b = 0;
-      while (b < s.size() && py_space(static_cast<unsigned char>(s[b]))) ++b;
+      for (size_t n; b < s.size() && (n = space_at(s, b)) > 0;) b += n;
       parts.push_back(s.substr(b, words[first - 1].second - b));
       for (size_t k = first; k < words.size(); ++k) parts.push_back(s.substr(words[k].first, words[k].second - words[k].first));
     }
@@ -206,11 +243,14 @@ std::string py_float(double d) {
   return out;
 }
 
+// Python repr(str): quotes, \\ \n \r \t, and every other non-printable code point (categories Cc Cf Cs Co Cn Zl Zp,
+// Zs but the space) as \xNN, \uNNNN or \UNNNNNNNN.
 std::string py_str_repr(const std::string& s) {
   bool has_single = s.find('\'') != std::string::npos, has_double = s.find('"') != std::string::npos;
   char q = (has_single && !has_double) ? '"' : '\'';
   std::string out(1, q);
-  for (unsigned char c : s) {
+  for (const auto& ch : utf8_chars(s)) {
+    const uint32_t c = decode_cp(ch);
     if (c == static_cast<unsigned char>(q) || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
@@ -220,12 +260,24 @@ std::string py_str_repr(const std::string& s) {
       out += "\\r";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof(b), "\\x%02x", c);
-      out += b;
     } else {
-      out += static_cast<char>(c);
+      auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+      bool printable = c == ' ' || !(cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+                                     cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO ||
+                                     cat == UTF8PROC_CATEGORY_CN || cat == UTF8PROC_CATEGORY_ZL ||
+                                     cat == UTF8PROC_CATEGORY_ZP || cat == UTF8PROC_CATEGORY_ZS);
+      if (printable) {
+        out += ch;
+      } else {
+        char b[16];
+        if (c < 0x100)
+          std::snprintf(b, sizeof(b), "\\x%02x", c);
+        else if (c < 0x10000)
+          std::snprintf(b, sizeof(b), "\\u%04x", c);
+        else
+          std::snprintf(b, sizeof(b), "\\U%08x", c);
+        out += b;
+      }
     }
   }
   return out + q;
@@ -269,11 +321,38 @@ void dumps(const Json& j, int indent, bool sort_keys, int level, std::string& ou
     if (j.is_object()) {
       std::vector<std::string> keys;
       for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-      if (sort_keys) std::sort(keys.begin(), keys.end());
+      if (sort_keys) {  // Python sorts the keys themselves: strings as strings, numbers as numbers, never mixed
+        bool all_str = true, all_num = true;
+        for (const auto& k : keys) {
+          Json kv = key_value(k);
+          all_str &= kv.is_string();
+          all_num &= kv.is_number() || kv.is_boolean();
+        }
+        if (!all_str && !all_num) fail("tojson(sort_keys=true): '<' not supported between the dict's key types");
+        if (all_str) {
+          std::sort(keys.begin(), keys.end());
+        } else {
+          auto num = [](const std::string& k) {
+            Json kv = key_value(k);
+            return kv.is_boolean() ? (kv.get<bool>() ? 1.0 : 0.0) : kv.get<double>();
+          };
+          std::stable_sort(keys.begin(), keys.end(),
+                           [&](const std::string& a, const std::string& b) { return num(a) < num(b); });
+        }
+      }
       for (const auto& k : keys) {
         if (!first) out += item_sep + nl;
         first = false;
-        out += json_str(k) + ": ";
+        // json.dumps turns a key that is not a string into one: 1 -> "1", 1.5 -> "1.5", True -> "true", None -> "null"
+        Json kv = key_value(k);
+        if (kv.is_string()) {
+          out += json_str(k);
+        } else {
+          std::string spelled;
+          dumps(kv, -1, false, 0, spelled);
+          out += json_str(spelled);
+        }
+        out += ": ";
         dumps(j.at(k), indent, sort_keys, level + 1, out);
       }
     } else {
@@ -310,7 +389,7 @@ std::string py_repr(const Json& j) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!first) out += ", ";
     first = false;
-    if (j.is_object()) out += py_str_repr(it.key()) + ": ";
+    if (j.is_object()) out += py_repr(key_value(it.key())) + ": ";
     out += py_repr(it.value());
   }
   return out + (j.is_array() ? "]" : "}");
@@ -335,7 +414,7 @@ std::string to_str(const Value& v) {
 
 bool truthy(const Value& v) {
   if (v.kind == Value::Kind::undefined) return false;
-  if (v.kind != Value::Kind::json) return true;
+  if (v.kind != Value::Kind::json || v.is_iterator()) return true;
   const Json& j = v.j;
   if (j.is_null()) return false;
   if (j.is_boolean()) return j.get<bool>();
@@ -355,6 +434,44 @@ bool values_equal(const Value& a, const Value& b) {
     return d(a.j) == d(b.j);
   }
   return a.j == b.j;
+}
+
+std::string dict_key(Evaluator& ev, const Value& key, int line) {
+  if (key.is_undefined()) ev.error(line, "'" + key.undefined_name + "' is undefined (used as a dict key)");
+  if (!key.is_json() || key.j.is_array() || key.j.is_object())
+    ev.error(line, std::string("unhashable type: '") + (key.is_json() ? (key.j.is_array() ? "list" : "dict") : "object") +
+                       "' (used as a dict key)");
+  if (key.j.is_string()) return key.j.get<std::string>();
+  return "\xff" + key.j.dump();
+}
+
+Json key_value(const std::string& stored) {
+  if (stored.empty() || stored[0] != '\xff') return Json(stored);
+  return Json::parse(stored.substr(1));
+}
+
+std::optional<std::string> lookup_key(const Value& key) {
+  if (!key.is_json() || key.j.is_array() || key.j.is_object()) return std::nullopt;
+  if (key.j.is_string()) return key.j.get<std::string>();
+  return "\xff" + key.j.dump();
+}
+
+Value html_escape(const Value& v) {
+  if (v.markup) return v;
+  std::string out;
+  for (char c : to_str(v)) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  Value m(Json(std::move(out)));
+  m.markup = true;
+  return m;
 }
 
 namespace {
@@ -411,7 +528,7 @@ std::vector<Value> as_list(Evaluator& ev, const Value& v, int line, const char* 
   if (v.j.is_array()) {
     for (const auto& x : v.j) out.emplace_back(x);
   } else if (v.j.is_object()) {
-    for (auto it = v.j.begin(); it != v.j.end(); ++it) out.emplace_back(Json(it.key()));
+    for (auto it = v.j.begin(); it != v.j.end(); ++it) out.emplace_back(key_value(it.key()));
   } else if (v.j.is_string()) {
     for (auto& c : utf8_chars(v.j.get<std::string>())) out.emplace_back(Json(c));
   } else {
@@ -434,16 +551,22 @@ Value f_trim(Evaluator&, const Value& in, CallArgs& a, int) { return Json(strip(
 Value f_length(Evaluator& ev, const Value& in, CallArgs&, int line) {
   if (in.is_undefined()) return Json(0);
   if (in.is_string()) return Json(utf8_chars(in.j.get<std::string>()).size());
+  if (in.is_iterator()) ev.error(line, "object of type '" + in.lazy + "' has no len()");
   if (in.is_json() && (in.j.is_array() || in.j.is_object())) return Json(in.j.size());
   ev.error(line, std::string("object of type '") + kind_of(in) + "' has no len()");
 }
 Value f_tojson(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   if (!in.is_json()) ev.error(line, std::string("tojson: cannot serialize ") + kind_of(in));
+  if (!in.lazy.empty())  // json.dumps refuses iterators and views (hint: |list first)
+    ev.error(line, "tojson: Object of type " + in.lazy + " is not JSON serializable (hint: add |list before |tojson)");
   int indent = static_cast<int>(need_int(ev, a.get(0, "indent"), line, "tojson(indent)", -1));
   bool sort_keys = truthy(a.get(99, "sort_keys"));
   return Json(py_json_dumps(in.j, indent, sort_keys));
 }
-Value f_string(Evaluator&, const Value& in, CallArgs&, int) { return Json(to_str(in)); }
+Value f_string(Evaluator&, const Value& in, CallArgs&, int) {  // soft_str: a Markup stays a Markup
+  if (in.markup) return in;
+  return Json(to_str(in));
+}
 Value f_upper(Evaluator&, const Value& in, CallArgs&, int) { return Json(map_case(to_str(in), 1)); }
 Value f_lower(Evaluator&, const Value& in, CallArgs&, int) { return Json(map_case(to_str(in), -1)); }
 Value f_capitalize(Evaluator&, const Value& in, CallArgs&, int) { return Json(capitalize(to_str(in))); }
@@ -453,6 +576,7 @@ Value f_first(Evaluator& ev, const Value& in, CallArgs&, int line) {
   return xs.empty() ? Value::undefined("first") : xs.front();
 }
 Value f_last(Evaluator& ev, const Value& in, CallArgs&, int line) {
+  if (in.is_iterator()) ev.error(line, "last: '" + in.lazy + "' object is not reversible");
   auto xs = as_list(ev, in, line, "last");
   return xs.empty() ? Value::undefined("last") : xs.back();
 }
@@ -478,8 +602,8 @@ Value f_items(Evaluator& ev, const Value& in, CallArgs&, int line) {
   Json out = Json::array();
   if (in.is_undefined()) return out;
   if (!in.is_json() || !in.j.is_object()) ev.error(line, std::string("items expects a mapping, got ") + kind_of(in));
-  for (auto it = in.j.begin(); it != in.j.end(); ++it) out.push_back(Json::array({it.key(), it.value()}));
-  return out;
+  for (auto it = in.j.begin(); it != in.j.end(); ++it) out.push_back(Json::array({key_value(it.key()), it.value()}));
+  return Value::lazy_list(std::move(out), "generator");
 }
 Value f_list(Evaluator& ev, const Value& in, CallArgs&, int line) { return to_json_list(ev, as_list(ev, in, line, "list"), line); }
 Value f_replace(Evaluator& ev, const Value& in, CallArgs& a, int line) {
@@ -487,21 +611,13 @@ Value f_replace(Evaluator& ev, const Value& in, CallArgs& a, int line) {
                           need_str(ev, a.get(1, "new"), line, "replace(new)"),
                           need_int(ev, a.get(2, "count"), line, "replace(count)", -1)));
 }
-Value f_safe(Evaluator&, const Value& in, CallArgs&, int) { return in; }
-Value f_escape(Evaluator&, const Value& in, CallArgs&, int) {
-  std::string out;
-  for (char c : to_str(in)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return Json(out);
+Value f_safe(Evaluator&, const Value& in, CallArgs&, int) {  // Markup(str(x))
+  if (in.markup) return in;
+  Value m(Json(to_str(in)));
+  m.markup = true;
+  return m;
 }
+Value f_escape(Evaluator&, const Value& in, CallArgs&, int) { return html_escape(in); }
 Value f_int(Evaluator&, const Value& in, CallArgs& a, int) {
   Value dflt = a.get(0, "default");
   Json d = dflt.is_json() ? dflt.j : Json(0);
@@ -549,7 +665,15 @@ Value f_round(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   std::string method = a.has(1, "method") ? to_str(a.get(1, "method")) : "common";
   double m = std::pow(10.0, static_cast<double>(prec));
   double x = in.j.get<double>() * m;
-  double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
+  if (method == "common" && in.j.is_number_integer() && prec >= 0) return in;  // round(3, 0) is the int 3
+  if (method == "common" && prec >= 0 && prec < 300) {
+    // Python's round(x, n): the exact binary value rounded to n decimals, halves to the even neighbour
+    // (round(2.5) == 2.0, round(2.675, 2) == 2.67 as 2.675 is 2.67499...); printf's %.*f rounds the same way
+    char buf[400];
+    std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(prec), in.j.get<double>());
+    return Json(std::strtod(buf, nullptr));
+  }
+  double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::nearbyint(x);
   return Json(r / m);
 }
 Value f_unique(Evaluator& ev, const Value& in, CallArgs&, int line) {
@@ -559,7 +683,7 @@ Value f_unique(Evaluator& ev, const Value& in, CallArgs&, int line) {
     for (const auto& y : out) seen |= values_equal(x, y);
     if (!seen) out.push_back(x);
   }
-  return to_json_list(ev, out, line);
+  return Value::lazy_list(to_json_list(ev, out, line), "generator");
 }
 Value f_reverse(Evaluator& ev, const Value& in, CallArgs&, int line) {
   if (in.is_string()) {
@@ -570,7 +694,7 @@ Value f_reverse(Evaluator& ev, const Value& in, CallArgs&, int line) {
   }
   auto xs = as_list(ev, in, line, "reverse");
   std::reverse(xs.begin(), xs.end());
-  return to_json_list(ev, xs, line);
+  return Value::lazy_list(to_json_list(ev, xs, line), "list_reverseiterator");
 }
 Value f_sort(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   auto xs = as_list(ev, in, line, "sort");
@@ -635,12 +759,110 @@ Value f_minmax(Evaluator& ev, const Value& in, int line, bool want_max) {
 }
 Value f_min(Evaluator& ev, const Value& in, CallArgs&, int line) { return f_minmax(ev, in, line, false); }
 Value f_max(Evaluator& ev, const Value& in, CallArgs&, int line) { return f_minmax(ev, in, line, true); }
-Value f_dictsort(Evaluator& ev, const Value& in, CallArgs&, int line) {
+// dictsort(case_sensitive=false, by='key', reverse=false): the (key, value) pairs sorted by key or value,
+// strings compared lower-cased unless case_sensitive
+Value f_dictsort(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   CallArgs none;
   Value items = f_items(ev, in, none, line);
+  const bool case_sensitive = truthy(a.get(0, "case_sensitive"));
+  Value by = a.get(1, "by");
+  const std::string by_s = by.is_undefined() ? "key" : to_str(by);
+  if (by_s != "key" && by_s != "value") ev.error(line, "dictsort: You can only sort by either 'key' or 'value'");
+  const size_t pos = by_s == "key" ? 0 : 1;
+  const bool reverse = truthy(a.get(2, "reverse"));
+  auto key = [&](const Json& pair) {
+    const Json& k = pair[pos];
+    return !case_sensitive && k.is_string() ? Json(map_case(k.get<std::string>(), -1)) : k;
+  };
   std::vector<Json> xs(items.j.begin(), items.j.end());
-  std::stable_sort(xs.begin(), xs.end(), [](const Json& x, const Json& y) { return x[0] < y[0]; });
+  std::stable_sort(xs.begin(), xs.end(), [&](const Json& x, const Json& y) {
+    return reverse ? key(y) < key(x) : key(x) < key(y);
+  });
   return Json(xs);
+}
+
+// Python's `fmt % args` for the conversions templates use: %s %r %d %i %f %% with an optional precision (%.2f).
+Value f_format(Evaluator& ev, const Value& in, CallArgs& a, int line) {
+  std::string fmt = need_str(ev, in, line, "format");
+  if (!a.kwargs.empty() && !a.args.empty()) ev.error(line, "format: give positional or keyword arguments, not both");
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out += fmt[i];
+      continue;
+    }
+    size_t j = i + 1;
+    int precision = -1;
+    if (j < fmt.size() && fmt[j] == '.') {
+      precision = 0;
+      for (++j; j < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[j])); ++j)
+        precision = precision * 10 + (fmt[j] - '0');
+    }
+    if (j >= fmt.size()) ev.error(line, "format: incomplete format");
+    char conv = fmt[j];
+    i = j;
+    if (conv == '%') {
+      out += '%';
+      continue;
+    }
+    if (next >= a.args.size()) ev.error(line, "format: not enough arguments for format string");
+    const Value& v = a.args[next++];
+    if (conv == 's') {
+      out += to_str(v);
+    } else if (conv == 'r') {
+      out += v.is_json() ? py_repr(v.j) : to_str(v);
+    } else if (conv == 'd' || conv == 'i' || conv == 'f') {
+      if (!v.is_json() || !(v.j.is_number() || v.j.is_boolean()))
+        ev.error(line, std::string("format: %") + conv + " format: a real number is required, not " + kind_of(v));
+      double d = v.j.is_boolean() ? (v.j.get<bool>() ? 1 : 0) : v.j.get<double>();
+      char buf[64];
+      if (conv == 'f')
+        std::snprintf(buf, sizeof(buf), "%.*f", precision < 0 ? 6 : precision, d);
+      else
+        std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(std::trunc(d)));
+      out += buf;
+    } else {
+      ev.error(line, std::string("format: unsupported format character '") + conv + "' (supported: %s %r %d %i %f %%)");
+    }
+  }
+  if (next != a.args.size()) ev.error(line, "format: not all arguments converted during string formatting");
+  return Json(out);
+}
+
+// len(re.findall(r"\w+", str(s))): runs of letters, digits (any script) and '_'
+Value f_wordcount(Evaluator&, const Value& in, CallArgs&, int) {
+  int64_t n = 0;
+  bool in_word = false;
+  for (const auto& ch : utf8_chars(to_str(in))) {
+    utf8proc_int32_t cp = 0;
+    utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(ch.data()), static_cast<utf8proc_ssize_t>(ch.size()), &cp);
+    auto cat = utf8proc_category(cp);
+    bool word = cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+                (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+    if (word && !in_word) ++n;
+    in_word = word;
+  }
+  return Json(n);
+}
+
+// batch(linecount, fill_with=None): the items in lists of linecount, the last one padded with fill_with if given
+Value f_batch(Evaluator& ev, const Value& in, CallArgs& a, int line) {
+  int64_t n = need_int(ev, a.get(0, "linecount"), line, "batch(linecount)", 0);
+  if (n <= 0) ev.error(line, "batch: linecount must be positive");
+  Value fill = a.get(1, "fill_with");
+  Json out = Json::array(), cur = Json::array();
+  for (const auto& x : as_list(ev, in, line, "batch")) {
+    if (!x.is_json()) ev.error(line, "batch: a list can only hold data values here");
+    cur.push_back(x.j);
+    if (static_cast<int64_t>(cur.size()) == n) out.push_back(std::exchange(cur, Json::array()));
+  }
+  if (!cur.empty()) {
+    if (fill.is_json() && !fill.j.is_null())
+      while (static_cast<int64_t>(cur.size()) < n) cur.push_back(fill.j);
+    out.push_back(cur);
+  }
+  return Value::lazy_list(std::move(out), "generator");
 }
 
 // select / reject / selectattr / rejectattr: (attr,) test name, test args
@@ -651,12 +873,13 @@ Value select_impl(Evaluator& ev, const Value& in, CallArgs& a, int line, bool by
   for (size_t k = off + 1; k < a.args.size(); ++k) test_args.args.push_back(a.args[k]);
   std::string test = a.args.size() > off ? to_str(a.args[off]) : "";
   std::vector<Value> out;
-  for (const auto& x : as_list(ev, in, line, by_attr ? "selectattr" : "select")) {
-    Value v = by_attr ? get_path(x, attr) : x;
-    bool r = test.empty() ? truthy(v) : apply_test(ev, test, v, test_args, line);
-    if (r == keep_if) out.push_back(x);
-  }
-  return to_json_list(ev, out, line);
+  if (truthy(in))  // jinja2: `if value: for item in value`, so none and [] give an empty generator
+    for (const auto& x : as_list(ev, in, line, by_attr ? "selectattr" : "select")) {
+      Value v = by_attr ? get_path(x, attr) : x;
+      bool r = test.empty() ? truthy(v) : apply_test(ev, test, v, test_args, line);
+      if (r == keep_if) out.push_back(x);
+    }
+  return Value::lazy_list(to_json_list(ev, out, line), "generator");
 }
 Value f_select(Evaluator& ev, const Value& in, CallArgs& a, int line) { return select_impl(ev, in, a, line, false, true); }
 Value f_reject(Evaluator& ev, const Value& in, CallArgs& a, int line) { return select_impl(ev, in, a, line, false, false); }
@@ -664,6 +887,7 @@ Value f_selectattr(Evaluator& ev, const Value& in, CallArgs& a, int line) { retu
 Value f_rejectattr(Evaluator& ev, const Value& in, CallArgs& a, int line) { return select_impl(ev, in, a, line, true, false); }
 Value f_map(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   std::vector<Value> out;
+  if (!truthy(in)) return Value::lazy_list(Json::array(), "generator");  // jinja2: `if value: for item in value`
   Value attr = a.get(99, "attribute");
   if (!attr.is_undefined()) {
     Value dflt = a.get(99, "default");
@@ -681,7 +905,7 @@ Value f_map(Evaluator& ev, const Value& in, CallArgs& a, int line) {
   }
   for (auto& v : out)
     if (v.is_undefined()) v = Value(Json(nullptr));  // undefined items print as "" but are kept as None in lists
-  return to_json_list(ev, out, line);
+  return Value::lazy_list(to_json_list(ev, out, line), "generator");
 }
 
 const std::unordered_map<std::string, FilterFn>& filters() {
@@ -695,7 +919,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
       {"unique", f_unique},       {"reverse", f_reverse},   {"sort", f_sort},          {"indent", f_indent},
       {"sum", f_sum},             {"min", f_min},           {"max", f_max},            {"dictsort", f_dictsort},
       {"select", f_select},       {"reject", f_reject},     {"selectattr", f_selectattr},
-      {"rejectattr", f_rejectattr}, {"map", f_map},
+      {"rejectattr", f_rejectattr}, {"map", f_map},         {"format", f_format},      {"wordcount", f_wordcount},
+      {"batch", f_batch},
   };
   return table;
 }
@@ -847,26 +1072,33 @@ Value call_method(Evaluator& ev, const Value& obj, const std::string& name, Call
       }
       return Json(out);
     }
-    if (name == "splitlines") {
+    if (name == "splitlines") {  // line boundaries: \n \r \r\n \v \f \x1c \x1d \x1e U+0085 U+2028 U+2029
       Json out = Json::array();
-      size_t b = 0;
-      while (b < s.size()) {
-        size_t e = s.find('\n', b);
-        if (e == std::string::npos) e = s.size();
-        std::string ln = s.substr(b, e - b);
-        if (!ln.empty() && ln.back() == '\r') ln.pop_back();
-        out.push_back(ln);
-        b = e + 1;
+      const bool keepends = truthy(a.get(0, "keepends"));
+      std::string ln;
+      auto cs = utf8_chars(s);
+      for (size_t k = 0; k < cs.size(); ++k) {
+        uint32_t c = decode_cp(cs[k]);
+        bool brk = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e) || c == 0x85 ||
+                   c == 0x2028 || c == 0x2029;
+        if (!brk) {
+          ln += cs[k];
+          continue;
+        }
+        std::string end = cs[k];
+        if (c == '\r' && k + 1 < cs.size() && cs[k + 1] == "\n") end += cs[++k];
+        out.push_back(keepends ? ln + end : ln);
+        ln.clear();
       }
+      if (!ln.empty()) out.push_back(ln);
       return out;
     }
     unknown();
   }
   if (j.is_object()) {
     if (name == "get") {
-      Value key = a.get(0, "key");
-      if (key.is_string()) {
-        auto it = j.find(key.j.get<std::string>());
+      if (auto key = lookup_key(a.get(0, "key"))) {
+        auto it = j.find(*key);
         if (it != j.end()) return *it;
       }
       Value d = a.get(1, "default");
@@ -874,17 +1106,19 @@ Value call_method(Evaluator& ev, const Value& obj, const std::string& name, Call
     }
     if (name == "items") {
       CallArgs none;
-      return f_items(ev, obj, none, line);
+      Value items = f_items(ev, obj, none, line);
+      items.lazy = "dict_items";
+      return items;
     }
     if (name == "keys") {
       Json out = Json::array();
-      for (auto it = j.begin(); it != j.end(); ++it) out.push_back(it.key());
-      return out;
+      for (auto it = j.begin(); it != j.end(); ++it) out.push_back(key_value(it.key()));
+      return Value::lazy_list(std::move(out), "dict_keys");
     }
     if (name == "values") {
       Json out = Json::array();
       for (auto it = j.begin(); it != j.end(); ++it) out.push_back(it.value());
-      return out;
+      return Value::lazy_list(std::move(out), "dict_values");
     }
     unknown();
   }
@@ -912,15 +1146,35 @@ void install_globals(Frame& g) {
     size_t n = std::strftime(buf, sizeof(buf), fmt.c_str(), &tm);
     return Json(std::string(buf, n));
   });
-  g.vars["namespace"] = fn([](Evaluator&, CallArgs& a, int) -> Value {
+  // transformers' TemplateNamespace: a jinja2 Namespace that refuses underscore-prefixed attributes
+  g.vars["namespace"] = fn([](Evaluator& ev, CallArgs& a, int line) -> Value {
     Value v;
     v.kind = Value::Kind::ns;
     v.ns = std::make_shared<Namespace>();
+    auto put = [&](const std::string& key, const Value& x) {
+      if (!key.empty() && key[0] == '_')
+        ev.error(line, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" + key +
+                           "'. Please rename the attribute.");
+      v.ns->set(key, x);
+    };
     for (const auto& arg : a.args)  // namespace(dict) copies the dict's items
       if (arg.is_json() && arg.j.is_object())
-        for (auto it = arg.j.begin(); it != arg.j.end(); ++it) v.ns->set(it.key(), Value(it.value()));
-    for (const auto& kv : a.kwargs) v.ns->set(kv.first, kv.second);
+        for (auto it = arg.j.begin(); it != arg.j.end(); ++it) put(it.key(), Value(it.value()));
+    for (const auto& kv : a.kwargs) put(kv.first, kv.second);
     return v;
+  });
+  // jinja2's joiner(sep=", "): a callable giving "" the first time and `sep` after that
+  g.vars["joiner"] = fn([fn](Evaluator& ev, CallArgs& a, int line) -> Value {
+    Value sep = a.get(0, "sep");
+    std::string s = sep.is_undefined() ? ", " : need_str(ev, sep, line, "joiner(sep)");
+    auto used = std::make_shared<bool>(false);
+    return fn([s, used](Evaluator&, CallArgs&, int) -> Value {
+      if (!*used) {
+        *used = true;
+        return Json("");
+      }
+      return Json(s);
+    });
   });
   g.vars["range"] = fn([](Evaluator& ev, CallArgs& a, int line) -> Value {
     int64_t start = 0, stop = 0, step = 1;
@@ -934,10 +1188,26 @@ void install_globals(Frame& g) {
     if (step == 0) ev.error(line, "range() step must not be zero");
     Json out = Json::array();
     for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(k);
-    return out;
+    return Value::lazy_list(std::move(out), "range");
   });
+  // transformers' TemplateDict: dict(mapping or iterable of pairs, **kwargs)
   g.vars["dict"] = fn([](Evaluator& ev, CallArgs& a, int line) -> Value {
     Json out = Json::object();
+    if (a.args.size() > 1) ev.error(line, "dict expected at most 1 argument, got " + std::to_string(a.args.size()));
+    if (!a.args.empty()) {
+      const Value& src = a.args[0];
+      if (!src.is_json() || !(src.j.is_object() || src.j.is_array()))
+        ev.error(line, "dict(): the argument must be a mapping or an iterable of (key, value) pairs");
+      if (src.j.is_object()) {
+        out = src.j;
+      } else {
+        for (const auto& pair : src.j) {
+          if (!pair.is_array() || pair.size() != 2)
+            ev.error(line, "dict(): each element of the sequence must be a (key, value) pair");
+          out[dict_key(ev, Value(pair[0]), line)] = pair[1];
+        }
+      }
+    }
     for (const auto& kv : a.kwargs) {
       if (!kv.second.is_json()) ev.error(line, "dict(): values must be data");
       out[kv.first] = kv.second.j;

@@ -1,7 +1,7 @@
 // Jinja evaluator: walks the Program with a stack of scopes and appends to the output string.
 // Scoping as in jinja2: a for-loop body is a new scope each iteration (so `set` inside a loop does not leak out,
-// which is why templates use namespace()); if-blocks share the enclosing scope; a macro sees the globals, its
-// parameters and `caller`.
+// which is why templates use namespace()); if-blocks share the enclosing scope; a macro (and a {% call %} body)
+// is a closure: its parameters and `caller` on top of the scopes where it was defined, read when it is called.
 #include <cmath>
 
 #include "tokenizer/jinja_ast.h"
@@ -104,7 +104,7 @@ std::vector<Value> iterate(const Value& v, int line, const Evaluator& ev) {
   if (v.j.is_array()) {
     for (const auto& x : v.j) out.emplace_back(x);
   } else if (v.j.is_object()) {
-    for (auto it = v.j.begin(); it != v.j.end(); ++it) out.emplace_back(Json(it.key()));
+    for (auto it = v.j.begin(); it != v.j.end(); ++it) out.emplace_back(key_value(it.key()));
   } else if (v.j.is_string()) {
     for (auto& ch : utf8_chars(v.j.get<std::string>())) out.emplace_back(Json(ch));
   } else {
@@ -130,7 +130,13 @@ Value arith(const std::string& op, const Value& l, const Value& r, int line, con
   };
   if (!l.is_json() || !r.is_json()) bad();
   if (op == "+") {
-    if (l.j.is_string() && r.j.is_string()) return Json(l.j.get<std::string>() + r.j.get<std::string>());
+    if (l.j.is_string() && r.j.is_string()) {
+      if (!l.markup && !r.markup) return Json(l.j.get<std::string>() + r.j.get<std::string>());
+      // Markup.__add__ / __radd__: the plain operand is HTML-escaped, the result is Markup
+      Value m(Json(html_escape(l).j.get<std::string>() + html_escape(r).j.get<std::string>()));
+      m.markup = true;
+      return m;
+    }
     if (l.j.is_array() && r.j.is_array()) {
       Json out = l.j;
       for (const auto& x : r.j) out.push_back(x);
@@ -189,7 +195,10 @@ bool contains(const Value& container, const Value& item, int line, const Evaluat
       if (values_equal(Value(x), item)) return true;
     return false;
   }
-  if (c.is_object()) return item.is_string() && c.contains(item.j.get<std::string>());
+  if (c.is_object()) {
+    auto k = lookup_key(item);
+    return k && c.contains(*k);
+  }
   ev.error(line, std::string("argument of type '") + type_name(container) + "' is not iterable");
 }
 
@@ -213,7 +222,56 @@ bool compare(const std::string& op, const Value& l, const Value& r, int line, co
   return c >= 0;
 }
 
+// jinja2's LoopContext: index0 ... nextitem, and loop.cycle(a, b, ...) = the argument at index0 modulo their count.
+Value loop_object(const std::vector<Value>& items, size_t k) {
+  const size_t n = items.size();
+  Value loop;
+  loop.kind = Value::Kind::ns;
+  loop.ns = std::make_shared<Namespace>();
+  Namespace& ns = *loop.ns;
+  ns.set("index0", Json(k));
+  ns.set("index", Json(k + 1));
+  ns.set("revindex", Json(n - k));
+  ns.set("revindex0", Json(n - k - 1));
+  ns.set("first", Json(k == 0));
+  ns.set("last", Json(k + 1 == n));
+  ns.set("length", Json(n));
+  ns.set("depth", Json(1));
+  ns.set("depth0", Json(0));
+  if (k > 0) ns.set("previtem", items[k - 1]);
+  if (k + 1 < n) ns.set("nextitem", items[k + 1]);
+  Value cycle;
+  cycle.kind = Value::Kind::func;
+  cycle.fn = std::make_shared<Function>([k](Evaluator& ev, CallArgs& a, int line) -> Value {
+    if (a.args.empty()) ev.error(line, "loop.cycle() needs at least one argument");
+    return a.args[k % a.args.size()];
+  });
+  ns.set("cycle", cycle);
+  return loop;
+}
+
 }  // namespace
+
+CallArgs Evaluator::eval_args(const Expr& e) {
+  CallArgs args;
+  for (const auto& x : e.items) args.args.push_back(eval(*x));
+  if (e.b) {  // *args: any iterable
+    Value star = eval(*e.b);
+    if (star.is_undefined()) error(e.line, "'" + star.undefined_name + "' is undefined (passed as *args)");
+    for (auto& v : iterate(star, e.line, *this)) args.args.push_back(std::move(v));
+  }
+  for (const auto& kv : e.kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+  if (e.c) {  // **kwargs: a dict with string keys
+    Value dstar = eval(*e.c);
+    if (!dstar.is_json() || !dstar.j.is_object())
+      error(e.line, std::string("argument after ** must be a mapping, not ") + type_name(dstar));
+    for (auto it = dstar.j.begin(); it != dstar.j.end(); ++it) {
+      if (!key_value(it.key()).is_string()) error(e.line, "keywords must be strings");
+      args.kwargs.emplace_back(it.key(), Value(it.value()));
+    }
+  }
+  return args;
+}
 
 Value Evaluator::eval(const Expr& e) {
   switch (e.kind) {
@@ -229,9 +287,8 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Kind::dict: {
       Json obj = Json::object();
       for (size_t k = 0; k + 1 < e.items.size(); k += 2) {
-        Value key = eval(*e.items[k]);
-        if (!key.is_string()) error(e.line, "dict keys must be strings here");
-        obj[key.j.get<std::string>()] = require_json(eval(*e.items[k + 1]), e.line, *this, "a dict");
+        std::string key = dict_key(*this, eval(*e.items[k]), e.line);
+        obj[key] = require_json(eval(*e.items[k + 1]), e.line, *this, "a dict");
       }
       return obj;
     }
@@ -258,14 +315,14 @@ Value Evaluator::eval(const Expr& e) {
         return v ? *v : Value::undefined(key.j.get<std::string>());
       }
       if (!obj.is_json()) error(e.line, std::string("'") + type_name(obj) + "' object is not subscriptable");
+      if (obj.is_iterator()) return Value::undefined("item");  // a generator has no [] (the sandbox gives undefined)
       const Json& j = obj.j;
       if (j.is_object()) {
-        if (key.is_string()) {
-          auto it = j.find(key.j.get<std::string>());
+        if (auto k = lookup_key(key)) {
+          auto it = j.find(*k);
           if (it != j.end()) return *it;
-          return Value::undefined(key.j.get<std::string>());
         }
-        return Value::undefined("item");
+        return Value::undefined(key.is_json() ? to_str(key) : std::string("item"));
       }
       if (j.is_array() || j.is_string()) {
         if (!is_int(key)) error(e.line, std::string("indices must be integers, not ") + type_name(key));
@@ -299,9 +356,7 @@ Value Evaluator::eval(const Expr& e) {
       error(e.line, std::string("'") + type_name(obj) + "' object cannot be sliced");
     }
     case Expr::Kind::call: {
-      CallArgs args;
-      for (const auto& x : e.items) args.args.push_back(eval(*x));
-      for (const auto& kv : e.kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+      CallArgs args = eval_args(e);
       if (e.a->kind == Expr::Kind::attr) {  // obj.method(...)
         Value obj = eval(*e.a->a);
         if (obj.is_undefined())
@@ -317,16 +372,12 @@ Value Evaluator::eval(const Expr& e) {
     }
     case Expr::Kind::filter: {
       Value input = eval(*e.a);
-      CallArgs args;
-      for (const auto& x : e.items) args.args.push_back(eval(*x));
-      for (const auto& kv : e.kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+      CallArgs args = eval_args(e);
       return apply_filter(*this, e.name, input, args, e.line);
     }
     case Expr::Kind::test: {
       Value input = eval(*e.a);
-      CallArgs args;
-      for (const auto& x : e.items) args.args.push_back(eval(*x));
-      for (const auto& kv : e.kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+      CallArgs args = eval_args(e);
       bool r = apply_test(*this, e.name, input, args, e.line);
       return Json(e.negate ? !r : r);
     }
@@ -371,7 +422,8 @@ Value Evaluator::eval(const Expr& e) {
   error(e.line, "internal: unknown expression kind");
 }
 
-Value Evaluator::call_macro(const MacroDef& m, CallArgs& args, int line, const Value* caller) {
+Value Evaluator::call_macro(const MacroDef& m, CallArgs& args, int line,
+                            const std::vector<std::shared_ptr<Frame>>& scope) {
   if (args.args.size() > m.params.size())
     error(line, "macro '" + m.name + "' takes " + std::to_string(m.params.size()) + " arguments, got " +
                     std::to_string(args.args.size()));
@@ -398,9 +450,9 @@ Value Evaluator::call_macro(const MacroDef& m, CallArgs& args, int line, const V
     }
     if (!known) error(line, "macro '" + m.name + "' has no parameter '" + kv.first + "'");
   }
-  if (caller) frame->vars["caller"] = *caller;
   std::vector<std::shared_ptr<Frame>> saved = frames;
-  frames = {frames.front(), frame};
+  frames = scope;
+  frames.push_back(frame);
   std::string out;
   try {
     exec(m.body, out);
@@ -470,12 +522,7 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         for (size_t k = 0; k < n; ++k) {
           auto frame = std::make_shared<Frame>();
           bind(*frame, items[k]);
-          Json loop = {{"index0", k},          {"index", k + 1},          {"revindex", n - k},
-                       {"revindex0", n - k - 1}, {"first", k == 0},         {"last", k + 1 == n},
-                       {"length", n},          {"depth", 1},              {"depth0", 0}};
-          if (k > 0 && items[k - 1].is_json()) loop["previtem"] = items[k - 1].j;
-          if (k + 1 < n && items[k + 1].is_json()) loop["nextitem"] = items[k + 1].j;
-          frame->vars["loop"] = Value(loop);
+          frame->vars["loop"] = loop_object(items, k);
           frames.push_back(frame);
           Flow f;
           try {
@@ -496,6 +543,9 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
           if (target.kind != Value::Kind::ns)
             error(s.line, "'{% set " + s.targets[0] + "." + s.targets[1] + " %}' needs '" + s.targets[0] +
                               "' to be a namespace(), it is " + type_name(target));
+          if (s.targets[1][0] == '_')  // transformers' TemplateNamespace.__setitem__
+            error(s.line, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
+                              s.targets[1] + "'. Please rename the attribute.");
           target.ns->set(s.targets[1], v);
         } else if (s.targets.size() == 1) {
           assign(s.targets[0], v);
@@ -516,9 +566,7 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
           std::vector<const Expr*> chain;
           for (const Expr* f = s.expr.get(); f; f = f->a.get()) chain.push_back(f);
           for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-            CallArgs args;
-            for (const auto& x : (*it)->items) args.args.push_back(eval(*x));
-            for (const auto& kv : (*it)->kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+            CallArgs args = eval_args(**it);
             v = apply_filter(*this, (*it)->name, v, args, (*it)->line);
           }
         }
@@ -532,9 +580,7 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         std::vector<const Expr*> chain;
         for (const Expr* f = s.expr.get(); f; f = f->a.get()) chain.push_back(f);
         for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-          CallArgs args;
-          for (const auto& x : (*it)->items) args.args.push_back(eval(*x));
-          for (const auto& kv : (*it)->kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+          CallArgs args = eval_args(**it);
           v = apply_filter(*this, (*it)->name, v, args, (*it)->line);
         }
         out += to_str(v);
@@ -544,8 +590,9 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         std::shared_ptr<MacroDef> m = s.macro;
         Value fn;
         fn.kind = Value::Kind::func;
+        auto scope = frames;  // the closure: shared frames, so later `set`s in them are seen at call time
         fn.fn = std::make_shared<Function>(
-            [m](Evaluator& ev, CallArgs& args, int line) { return ev.call_macro(*m, args, line, nullptr); });
+            [m, scope](Evaluator& ev, CallArgs& args, int line) { return ev.call_macro(*m, args, line, scope); });
         assign(m->name, fn);
         break;
       }
@@ -554,26 +601,14 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         std::shared_ptr<MacroDef> body_macro = s.macro;
         Value caller;
         caller.kind = Value::Kind::func;
-        auto captured_frames = frames;
-        caller.fn = std::make_shared<Function>([body_macro, captured_frames](Evaluator& ev, CallArgs& args, int line) {
-          auto saved = ev.frames;
-          ev.frames = captured_frames;
-          Value r;
-          try {
-            r = ev.call_macro(*body_macro, args, line, nullptr);
-          } catch (...) {
-            ev.frames = saved;
-            throw;
-          }
-          ev.frames = saved;
-          return r;
+        auto scope = frames;
+        caller.fn = std::make_shared<Function>([body_macro, scope](Evaluator& ev, CallArgs& args, int line) {
+          return ev.call_macro(*body_macro, args, line, scope);
         });
         const Expr& call = *s.expr;
         Value fn = eval(*call.a);
         if (fn.kind != Value::Kind::func) error(s.line, "'{% call %}' target is not a macro");
-        CallArgs args;
-        for (const auto& x : call.items) args.args.push_back(eval(*x));
-        for (const auto& kv : call.kwargs) args.kwargs.emplace_back(kv.first, eval(*kv.second));
+        CallArgs args = eval_args(call);
         args.kwargs.emplace_back("caller", caller);
         out += to_str((*fn.fn)(*this, args, s.line));
         break;

@@ -173,6 +173,43 @@ struct Lexer {
     }
   }
 
+  // After {% raw %}: everything up to {% endraw %} is text, with the whitespace rules of any block tag at its
+  // end ('-' strips before it, lstrip_blocks, trim_blocks after it).
+  void lex_raw() {
+    int raw_line = line;
+    for (size_t p = src.find("{%", pos); p != std::string::npos; p = src.find("{%", p + 1)) {
+      size_t q = p + 2;
+      char sign = q < src.size() && (src[q] == '-' || src[q] == '+') ? src[q++] : '\0';
+      while (q < src.size() && is_space(src[q])) ++q;
+      if (src.compare(q, 6, "endraw") != 0) continue;
+      q += 6;
+      while (q < src.size() && is_space(src[q])) ++q;
+      bool strip_after = q < src.size() && src[q] == '-';
+      if (strip_after) ++q;
+      if (src.compare(q, 2, "%}") != 0) continue;
+      std::string text = src.substr(pos, p - pos);
+      if (sign == '-') {
+        text = rstrip_ws(text);
+      } else if (sign != '+') {  // lstrip_blocks: only whitespace between the line start and {% endraw %}
+        size_t l_pos = text.rfind('\n');
+        l_pos = l_pos == std::string::npos ? 0 : l_pos + 1;
+        bool all_ws = l_pos < text.size();
+        for (size_t i = l_pos; i < text.size(); ++i)
+          if (!is_space(text[i])) all_ws = false;
+        if (all_ws && (l_pos > 0 || (pos > 0 && src[pos - 1] == '\n'))) text = text.substr(0, l_pos);
+      }
+      if (!text.empty()) out.push_back({Tok::text, text, line});
+      advance(q + 2 - pos);
+      if (strip_after) {
+        skip_ws_after();
+      } else if (pos < src.size() && src[pos] == '\n') {
+        advance(1);  // trim_blocks
+      }
+      return;
+    }
+    fail(name, " line ", raw_line, ": '{% raw %}' is never closed (expected '{% endraw %}')");
+  }
+
   void skip_ws_after() {
     while (pos < src.size() && is_space(src[pos])) advance(1);
   }
@@ -223,13 +260,19 @@ struct Lexer {
           advance(1);  // trim_blocks
         }
       } else if (type == '%') {
+        const size_t first = out.size();
         out.push_back({Tok::block_begin, "", line});
         strip_after = lex_tag(true);
         out.push_back({Tok::block_end, "", line});
+        const bool raw = out.size() == first + 3 && out[first + 1].kind == Tok::name && out[first + 1].value == "raw";
         if (strip_after) {
           skip_ws_after();
-        } else if (pos < src.size() && src[pos] == '\n') {
-          advance(1);  // trim_blocks
+        } else if (!raw && pos < src.size() && src[pos] == '\n') {
+          advance(1);  // trim_blocks (not after {% raw %}: jinja2's raw_begin rule has no block suffix)
+        }
+        if (raw) {
+          out.resize(first);
+          lex_raw();
         }
       } else {
         out.push_back({Tok::var_begin, "", line});

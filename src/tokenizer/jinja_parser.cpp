@@ -10,6 +10,7 @@ struct Parser {
   const std::vector<Token>& toks;
   std::string name;
   size_t i = 0;
+  int loop_depth = 0;  // for-loop bodies around the statement being parsed (a macro body starts again at 0)
 
   const Token& cur() const { return toks[i]; }
   const Token& peek(size_t k = 1) const { return toks[std::min(i + k, toks.size() - 1)]; }
@@ -263,15 +264,25 @@ struct Parser {
     return e;
   }
 
+  // (positional..., name=value..., *args, **kwargs) as jinja2's parse_call_args: at most one *args and one
+  // **kwargs, nothing positional after either, no keyword after **kwargs.
   void parse_call_args(Expr& e) {
     expect_op("(");
     while (!is_op(")")) {
-      if (cur().kind == Tok::name && peek().kind == Tok::op && peek().value == "=") {
+      if (accept_op("*")) {
+        if (e.b || e.c) error("invalid syntax for function call expression (a second *args, or *args after **kwargs)");
+        e.b = parse_expression();
+      } else if (accept_op("**")) {
+        if (e.c) error("invalid syntax for function call expression (a second **kwargs)");
+        e.c = parse_expression();
+      } else if (cur().kind == Tok::name && peek().kind == Tok::op && peek().value == "=") {
+        if (e.c) error("invalid syntax for function call expression (a keyword argument after **kwargs)");
         std::string key = cur().value;
         i += 2;
         e.kwargs.emplace_back(key, parse_expression());
       } else {
-        if (is_op("*") || is_op("**")) error("*args / **kwargs in calls are not supported");
+        if (e.b || e.c || !e.kwargs.empty())
+          error("invalid syntax for function call expression (a positional argument after keyword, *args or **kwargs)");
         e.items.push_back(parse_expression());
       }
       if (!accept_op(",")) break;
@@ -455,7 +466,9 @@ struct Parser {
       if (accept_name("if")) s->loop_filter = parse_expression(false);
       if (is_name("recursive")) error("'for ... recursive' is not supported");
       end_tag();
+      ++loop_depth;
       s->body = parse_body({"else", "endfor"}, "for", line);
+      --loop_depth;
       if (toks[i++].value == "else") {
         end_tag();
         s->else_body = parse_body({"endfor"}, "for", line);
@@ -491,6 +504,7 @@ struct Parser {
       auto s = stmt(Stmt::Kind::set_block, line);
       s->targets = targets;
       if (accept_op("|")) s->expr = parse_filter(nullptr);
+      while (s->expr && accept_op("|")) s->expr = parse_filter(s->expr);  // {% set x | upper | trim %}
       end_tag();
       s->body = parse_body({"endset"}, "set", line);
       ++i;
@@ -518,13 +532,17 @@ struct Parser {
       }
       end_tag();
       const std::string endkw = k == "macro" ? "endmacro" : "endcall";
+      const int outer_depth = loop_depth;  // a loop around a macro is not one that its body can break out of
+      loop_depth = 0;
       m->body = parse_body({endkw}, k, line);
+      loop_depth = outer_depth;
       ++i;
       end_tag();
       s->macro = m;
       return s;
     }
     if (k == "break" || k == "continue") {
+      if (loop_depth == 0) fail(name, " line ", line, ": '", k, "' outside loop (hint: it must be inside a {% for %} body)");
       end_tag();
       return stmt(k == "break" ? Stmt::Kind::break_ : Stmt::Kind::continue_, line);
     }
