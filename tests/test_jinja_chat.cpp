@@ -232,4 +232,23 @@ TEST(ChatTemplate, UnsortedJsonOverloadWorks) {
   EXPECT_EQ(render_chat(rlhf::tok::builtin_chat_template("chatml"), msgs, false), "<|im_start|>user\nx<|im_end|>\n");
 }
 
+// What transformers 5.24 passes besides the messages: tools=None, documents=None, special_tokens_map (bos, eos, unk,
+// sep, pad, cls, mask: those set; not additional_special_tokens); messages with null keys dropped and reasoning
+// aliased. Expected string from tokenizer.apply_chat_template(m, chat_template=t, tokenize=False) on the qwen3
+// folder (tests/py/test_chat_template_live.py checks whole conversations the same way).
+TEST(ChatTemplate, ContextIsTransformers) {
+  const std::string t =
+      "{{ tools }}|{{ documents }}|{{ tools is none }}|{{ bos_token is defined }}|{{ pad_token }}|{{ messages|tojson }}";
+  Json m = Json::parse(R"([{"role": "user", "content": "hi", "name": null},
+                           {"role": "assistant", "content": "a", "reasoning": "r"},
+                           {"role": "assistant", "content": "b", "thinking": "t", "reasoning_content": "rc"}])");
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir_of("qwen3") + "/tokenizer_config.json"));
+  nlohmann::json vars = rlhf::tok::special_tokens_map(config, "qwen3");
+  EXPECT_EQ(vars, nlohmann::json::parse(R"({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})"));
+  EXPECT_EQ(render_chat(t, m, false, Json::parse(vars.dump())),
+            R"(None|None|True|False|<|endoftext|>|[{"role": "user", "content": "hi"}, )"
+            R"({"thinking": "r", "role": "assistant", "content": "a", "reasoning": "r", "reasoning_content": "r"}, )"
+            R"({"thinking": "t", "role": "assistant", "content": "b", "reasoning_content": "rc"}])");
+}
+
 }  // namespace

@@ -10,12 +10,38 @@ namespace {
 
 const char* kTemplateName = "chat template";
 
+// One message as transformers hands it to the template (see chat_template.h).
+jinja::Json normalize_message(const jinja::Json& m, size_t i) {
+  RLHF_CHECK(m.is_object(), "chat message ", i, " must be a JSON object {\"role\", \"content\"}, got ", m.dump());
+  jinja::Json out = jinja::Json::object();
+  for (auto it = m.begin(); it != m.end(); ++it)
+    if (!it.value().is_null()) out[it.key()] = it.value();
+  const jinja::Json* reasoning = nullptr;
+  for (const char* key : {"reasoning_content", "thinking", "reasoning"})
+    if (out.contains(key)) {
+      reasoning = &out[key];
+      break;
+    }
+  if (!reasoning) return out;
+  // {"thinking": r, **message, "reasoning_content": r}
+  jinja::Json r = *reasoning;
+  jinja::Json aliased = jinja::Json::object();
+  aliased["thinking"] = r;
+  for (auto it = out.begin(); it != out.end(); ++it) aliased[it.key()] = it.value();
+  aliased["reasoning_content"] = r;
+  return aliased;
+}
+
 jinja::Json make_context(const jinja::Json& messages, bool add_generation_prompt, const jinja::Json& vars) {
   RLHF_CHECK(messages.is_array(), "chat messages must be a JSON array of {\"role\", \"content\"} objects, got ",
              messages.type_name());
   RLHF_CHECK(vars.is_object(), "chat template variables must be a JSON object, got ", vars.type_name());
   jinja::Json ctx = vars;
-  ctx["messages"] = messages;
+  jinja::Json msgs = jinja::Json::array();
+  for (size_t i = 0; i < messages.size(); ++i) msgs.push_back(normalize_message(messages[i], i));
+  ctx["messages"] = std::move(msgs);
+  if (!ctx.contains("tools")) ctx["tools"] = nullptr;
+  if (!ctx.contains("documents")) ctx["documents"] = nullptr;
   ctx["add_generation_prompt"] = add_generation_prompt;
   return ctx;
 }
@@ -83,6 +109,23 @@ ChatRender render_chat_with_spans(const std::string& tmpl, const jinja::Json& me
 ChatRender render_chat_with_spans(const std::string& tmpl, const nlohmann::json& messages,
                                   const nlohmann::json& vars) {
   return render_chat_with_spans(tmpl, to_ordered(messages), to_ordered(vars));
+}
+
+nlohmann::json special_tokens_map(const nlohmann::json& config, const std::string& where) {
+  nlohmann::json vars = nlohmann::json::object();
+  if (!config.is_object()) return vars;
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+    if (!config.contains(key) || config[key].is_null()) continue;  // transformers leaves unset tokens out
+    const nlohmann::json& v = config[key];
+    if (v.is_string()) {
+      vars[key] = v.get<std::string>();
+    } else if (v.is_object() && v.contains("content") && v["content"].is_string()) {
+      vars[key] = v["content"].get<std::string>();
+    } else {
+      fail(where, ": ", key, " must be a string or {\"content\": ...}, got ", v.dump());
+    }
+  }
+  return vars;
 }
 
 const std::string& builtin_chat_template(const std::string& name) {

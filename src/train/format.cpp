@@ -42,7 +42,7 @@ Formatter Formatter::from_dir(const std::string& dir, int chat_override) {
 }
 
 json Formatter::template_vars() const {
-  return {{"bos_token", tok_.bos_token()}, {"eos_token", tok_.eos_token()}, {"pad_token", tok_.pad_token()}};
+  return tok::special_tokens_map(tok_.config(), "tokenizer_config.json");
 }
 
 json Formatter::as_messages(const json& prompt) const {

@@ -53,8 +53,8 @@ int run_generate(GenerateFlags o) {
     std::string tmpl = tok.chat_template();
     RLHF_CHECK(!tmpl.empty(), o.model, "/tokenizer_config.json: no chat_template (hint: drop --chat)");
     nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", o.prompt}}});
-    nlohmann::json vars = {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}};
-    text = rlhf::tok::render_chat(tmpl, messages, /*add_generation_prompt=*/true, vars);
+    text = rlhf::tok::render_chat(tmpl, messages, /*add_generation_prompt=*/true,
+                                  rlhf::tok::special_tokens_map(tok.config(), o.model + "/tokenizer_config.json"));
   }
   auto ids32 = tok.encode(text, /*add_special_tokens=*/!o.chat);
   RLHF_CHECK(!ids32.empty(), "generate: the prompt encodes to no tokens");
