@@ -1,8 +1,9 @@
 // rlhf tokenize --tokenizer DIR [--add-special-tokens] (--text TEXT | --input FILE)
 //   prints the ids as a JSON array; with --input, FILE holds one JSON string per line and the output is one JSON
 //   array per line.
-// rlhf detokenize --tokenizer DIR [--skip-special-tokens] --ids 1,2,3
-//   prints the text.
+// rlhf detokenize --tokenizer DIR [--skip-special-tokens] (--ids 1,2,3 | --input FILE)
+//   prints the text; with --input, FILE holds one JSON array of ids per line and the output is one JSON string
+//   per line.
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -54,10 +55,36 @@ int run_tokenize(const TokenizeOptions& o, bool from_text) {
 struct DetokenizeOptions {
   std::string tokenizer;             // folder with tokenizer.json
   bool skip_special_tokens = false;  // drop special added tokens from the text
-  std::string ids;                   // comma-separated ids, e.g. 1,2,3
+  std::string ids;                   // comma-separated ids, e.g. 1,2,3 ...
+  std::string input;                 // ... or a file of JSON arrays of ids, one per line
 };
 
+int run_detokenize_file(const DetokenizeOptions& o) {
+  auto tok = rlhf::tok::Tokenizer::from_dir(o.tokenizer);
+  std::ifstream f(o.input);
+  RLHF_CHECK(f.good(), o.input, ": cannot open (hint: --input takes a file with one JSON array of ids per line)");
+  std::string line;
+  for (size_t n = 1; std::getline(f, line); ++n) {
+    if (line.empty()) continue;
+    nlohmann::json v;
+    try {
+      v = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      rlhf::fail(o.input, ":", n, ": not valid JSON: ", e.what(), " (hint: each line must be an array, e.g. [1, 2])");
+    }
+    std::vector<int32_t> ids;
+    try {
+      ids = v.get<std::vector<int32_t>>();
+    } catch (const nlohmann::json::exception&) {
+      rlhf::fail(o.input, ":", n, ": expected a JSON array of token ids, got ", v.dump());
+    }
+    std::cout << nlohmann::json(tok.decode(ids, o.skip_special_tokens)).dump() << "\n";
+  }
+  return 0;
+}
+
 int run_detokenize(const DetokenizeOptions& o) {
+  if (!o.input.empty()) return run_detokenize_file(o);
   std::vector<int32_t> ids;
   std::stringstream ss(o.ids);
   std::string item;
@@ -96,8 +123,14 @@ rlhf::cli::Command detokenize_cmd{"detokenize", "Decode token ids to text", [](C
   auto o = std::make_shared<DetokenizeOptions>();
   app.add_option("--tokenizer", o->tokenizer, "Folder with tokenizer.json")->required();
   app.add_flag("--skip-special-tokens", o->skip_special_tokens, "Drop special tokens");
-  app.add_option("--ids", o->ids, "Comma-separated ids, e.g. 1,2,3")->required();
-  return [o] { return run_detokenize(*o); };
+  auto* ids = app.add_option("--ids", o->ids, "Comma-separated ids, e.g. 1,2,3");
+  auto* input = app.add_option("--input", o->input, "File with one JSON array of ids per line");
+  ids->excludes(input);
+  input->excludes(ids);
+  return [o, ids, input] {
+    RLHF_CHECK(ids->count() + input->count() == 1, "detokenize: give exactly one of --ids 1,2,3 and --input FILE");
+    return run_detokenize(*o);
+  };
 }};
 
 }  // namespace
