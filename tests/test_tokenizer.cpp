@@ -155,6 +155,19 @@ TEST(Tokenizer, InvalidUtf8BecomesReplacementChar) {
   EXPECT_EQ(rlhf::tok::utf8_sanitize("\xC0\xAF", map), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: two
 }
 
+// NFC as the tokenizers library does it, where utf8proc differs (found by tests/py/test_tokenizer_live.py; ids from
+// tokenizers 0.23.3: Tokenizer.from_file(qwen3/tokenizer.json).encode(s, add_special_tokens=False).ids).
+TEST(Tokenizer, NfcKeepsWhatTheLibraryKeeps) {
+  const Tokenizer& tok = tokenizer("qwen3");
+  // U+D750 (an LV syllable) + U+11A7: no composition (utf8proc dropped the U+11A7)
+  EXPECT_EQ(tok.encode("\xED\x9D\x90\xE1\x86\xA7x"), (std::vector<int32_t>{144015, 124137, 100, 87}));
+  // U+09FE (class 230 since Unicode 10) before U+032A (class 220): the library's older tables do not reorder
+  EXPECT_EQ(tok.encode("a\xE0\xA7\xBE\xCC\xAA"), (std::vector<int32_t>{64, 26927, 122, 136, 103}));
+  EXPECT_EQ(tok.encode("\xCB\x88\xE0\xA7\xBE\xCC\xAA\xCC\x81"), (std::vector<int32_t>{144936, 26927, 122, 136, 103, 53839}));
+  // U+1E4EC (Unicode 15, class 232), unknown to the library: a starter that e + U+0301 cannot compose across
+  EXPECT_EQ(tok.encode("e\xF0\x9E\x93\xAC\xCC\x81"), (std::vector<int32_t>{68, 172, 252, 241, 105, 53839}));
+}
+
 // The byte-level tokenizers are lossless on valid UTF-8: decode(encode(s)) == s.
 TEST(Tokenizer, ByteLevelRoundTrip) {
   std::mt19937 rng(7);

@@ -15,7 +15,32 @@ namespace rlhf::tok {
 
 namespace {
 
-std::string utf8proc_apply(std::string_view s, utf8proc_option_t options) {
+// Code points the tokenizers library's normalizer leaves as they are although utf8proc (Unicode 15) gives them a
+// combining class or a decomposition: the library's tables predate Unicode 10, so for it these are unassigned
+// starters (e.g. U+09FE BENGALI SANDHI MARK, class 230, stays before a U+032A of class 220; utf8proc moves it
+// after). Found by running tokenizers.normalizers.NFC/NFD/NFKC/NFKD against Python's unicodedata (Unicode 14) on
+// every code point that has a class or a decomposition, plus those utf8proc has and Python 3.11 has not
+// (tests/py/test_tokenizer_live.py found the first one). Also U+11A7, which utf8proc wrongly composes into a
+// preceding Hangul LV syllable as a trailing consonant of index 0, dropping it (Unicode: T is U+11A8..U+11C2).
+constexpr std::pair<uint32_t, uint32_t> kInert[] = {
+    {0x07FD, 0x07FD}, {0x0898, 0x089F}, {0x08CA, 0x08D3}, {0x09FE, 0x09FE}, {0x0C3C, 0x0C3C}, {0x0D3B, 0x0D3C},
+    {0x0EBA, 0x0EBA}, {0x1715, 0x1715}, {0x11A7, 0x11A7}, {0x1ABF, 0x1ACE}, {0x1DF6, 0x1DFA}, {0x32FF, 0x32FF},
+    {0xA7F2, 0xA7F4}, {0xA82C, 0xA82C}, {0xAB69, 0xAB69}, {0x10781, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA},
+    {0x10D24, 0x10D27}, {0x10EAB, 0x10EAC}, {0x10EFD, 0x10EFF}, {0x10F46, 0x10F50}, {0x10F82, 0x10F85},
+    {0x11070, 0x11070}, {0x1133B, 0x1133B}, {0x1145E, 0x1145E}, {0x11839, 0x1183A}, {0x11938, 0x11938},
+    {0x1193D, 0x1193E}, {0x11943, 0x11943}, {0x119E0, 0x119E0}, {0x11A34, 0x11A34}, {0x11A47, 0x11A47},
+    {0x11A99, 0x11A99}, {0x11D42, 0x11D42}, {0x11D44, 0x11D45}, {0x11D97, 0x11D97}, {0x11F41, 0x11F42},
+    {0x16FF0, 0x16FF1}, {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F}, {0x1E130, 0x1E136}, {0x1E2AE, 0x1E2AE},
+    {0x1E2EC, 0x1E2EF}, {0x1E4EC, 0x1E4EF}, {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9},
+};
+
+bool is_inert(uint32_t cp) {
+  for (const auto& [lo, hi] : kInert)
+    if (cp >= lo && cp <= hi) return true;
+  return false;
+}
+
+std::string utf8proc_map_all(std::string_view s, utf8proc_option_t options) {
   if (s.empty()) return {};
   utf8proc_uint8_t* out = nullptr;
   utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t*)s.data(), (utf8proc_ssize_t)s.size(), &out, options);
@@ -23,6 +48,22 @@ std::string utf8proc_apply(std::string_view s, utf8proc_option_t options) {
   std::string r((const char*)out, (size_t)n);
   std::free(out);
   return r;
+}
+
+// utf8proc_map, but with the kInert code points kept as they are and the text between them normalized apart. Exact:
+// such a code point is a starter that composes with nothing, so no reordering or composition crosses it.
+std::string utf8proc_apply(std::string_view s, utf8proc_option_t options) {
+  std::string r;
+  size_t piece = 0, i = 0;
+  while (i < s.size()) {
+    size_t at = i;
+    uint32_t cp = utf8_next(s, i);
+    if (!is_inert(cp)) continue;
+    r += utf8proc_map_all(s.substr(piece, at - piece), options);
+    r += s.substr(at, i - at);
+    piece = i;
+  }
+  return r + utf8proc_map_all(s.substr(piece), options);
 }
 
 // Unicode normalization (NFC/NFD/NFKC/NFKD). To keep offsets, the text is cut into segments that start at a
