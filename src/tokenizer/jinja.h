@@ -6,10 +6,15 @@
 // Supported: {{ }}, {% %}, {# #}, whitespace control (-), trim_blocks, lstrip_blocks, and the trailing-newline rule
 // (one final "\n" of the source is dropped, as keep_trailing_newline=False does).
 //   statements: if/elif/else, for (else, `if` filter, tuple unpacking, loop.index0/index/revindex/first/last/length/
-//               previtem/nextitem, break/continue), set (incl. ns.attr, tuples, block set), macro + call/caller,
+//               previtem/nextitem/cycle(), break/continue inside a loop only), set (incl. ns.attr, tuples, block
+//               set with filters), macro + call/caller (closures over the scope they are defined in), raw,
 //               generation (transparent), filter blocks.
-//   expressions: literals, lists, dicts, tuples, attribute/item access, slices, calls with keyword arguments,
-//               filters, tests, `in`/`not in`, `is`/`is not`, ~, arithmetic, chained comparisons, `x if c else y`.
+//   expressions: literals, lists, dicts (any scalar as a key), tuples, attribute/item access, slices, calls with
+//               keyword arguments, *args and **kwargs, filters, tests, `in`/`not in`, `is`/`is not`, ~, arithmetic,
+//               chained comparisons, `x if c else y`; Markup from |safe/|escape (`+` escapes the other operand).
+//   globals: raise_exception, strftime_now, namespace (no "_" attributes), dict, range, joiner.
+// Known differences, all in what is printed, none in what a chat template computes: a tuple prints as a list, and
+// a generator or range prints its items (jinja2 prints "<generator object ...>", "range(0, 3)").
 //   filters, tests, string/dict methods: see jinja_builtins.cpp (one table each).
 // Anything else (an unknown filter/test/method/statement) is an rlhf::Error naming the construct and the template
 // line: a template is never rendered silently wrong.
