@@ -75,6 +75,13 @@ std::string tick_label(double v, double step) {
   const char* suffix = "";
   if (std::fabs(step) >= 1e6) scale = 1e6, suffix = "M";
   else if (std::fabs(step) >= 1e3 && std::fabs(v) >= 1e4) scale = 1e3, suffix = "k";
+  std::string exp_suffix;  // tiny steps (a learning rate of 1e-4): "95e-6", "100e-6", not "0.000095" cut at the edge
+  if (step > 0 && step < 1e-3 && std::fabs(v) < 1000 * step) {
+    const int e = static_cast<int>(std::floor(std::log10(step)));
+    scale = std::pow(10.0, e);
+    exp_suffix = "e" + std::to_string(e);
+    suffix = exp_suffix.c_str();
+  }
   v /= scale;
   step /= scale;
   int decimals = step > 0 ? std::clamp(static_cast<int>(std::ceil(-std::log10(step) - 1e-9)), 0, 8) : 3;
@@ -548,7 +555,7 @@ void section_ppo(Page& p, const fs::path& run) {
   // their servers' extra logs (reward/<name>/<key>) in another, and the held-out evaluation in a third.
   ChartGroup components{"Reward components (each --reward, before its weight)", {}};
   ChartGroup extra{"Reward servers' extra logs", {}};
-  ChartGroup held_out{"Held-out evaluation (greedy, --eval-prompts)", {}};
+  ChartGroup held_out{"Held-out evaluation (--eval-prompts)", {}};
   for (const auto& k : m.keys) {
     if (k.rfind("reward/", 0) == 0) (k.find('/', 7) == std::string::npos ? components : extra).keys.push_back(k);
     if (k == "eval_score" || k.rfind("eval_reward/", 0) == 0) held_out.keys.push_back(k);
@@ -573,8 +580,12 @@ void section_ppo(Page& p, const fs::path& run) {
   const auto charts = metric_charts(m, groups, /*plot_rest=*/true);
   if (charts.empty()) o << "<p class=\"notrun\">ppo/metrics.jsonl has no numeric series.</p>";
   else {
-    o << "<p class=\"note\">" << m.rows << " iterations. The proxy is the learned reward model PPO optimises; gold is "
-      << "the hidden preference it approximates.</p>";
+    int64_t iterations = 0;
+    if (m.has("kl"))
+      for (size_t r = 0; r < m.rows; ++r) iterations += m.present.at("kl")[r] ? 1 : 0;
+    o << "<p class=\"note\">" << iterations << " iterations. The score is what the policy is optimised against (a "
+      << "learned reward model, the proxy, or the --reward functions); gold, where there is one, is the hidden "
+      << "preference a reward model approximates.</p>";
     chart_grid(o, charts);
   }
   o << "</section>";
