@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "tokenizer/tokenizer.h"
 
 using nlohmann::json;
 
@@ -232,6 +233,30 @@ void write_data(const std::string& dir, const DataSizes& sizes, uint64_t seed) {
   write_jsonl((d / "sft.jsonl").string(), sft);
   write_jsonl((d / "prompts.jsonl").string(), rl);
   write_jsonl((d / "eval_prompts.jsonl").string(), ev);
+}
+
+nlohmann::json base_model_config(const std::string& tokenizer_dir, int n_positions) {
+  auto tok = tok::Tokenizer::from_dir(tokenizer_dir);
+  RLHF_CHECK(tok.bos_id() && tok.eos_id() && tok.pad_id(), tokenizer_dir, ": the demo tokenizer needs BOS, EOS, PAD");
+  return {{"architectures", {"GPT2LMHeadModel"}},
+          {"model_type", "gpt2"},
+          {"activation_function", "gelu_new"},
+          {"n_embd", 64},
+          {"n_layer", 2},
+          {"n_head", 4},
+          {"n_inner", nullptr},
+          {"n_positions", n_positions},
+          {"n_ctx", n_positions},
+          {"layer_norm_epsilon", 1e-5},
+          {"vocab_size", tok.vocab_size()},
+          {"bos_token_id", *tok.bos_id()},
+          {"eos_token_id", *tok.eos_id()},
+          {"pad_token_id", *tok.pad_id()},
+          {"tie_word_embeddings", true},
+          {"attn_pdrop", 0.0},
+          {"embd_pdrop", 0.0},
+          {"resid_pdrop", 0.0},
+          {"dtype", "float32"}};
 }
 
 }  // namespace rlhf::demo

@@ -14,6 +14,7 @@
 // which is where over-optimisation shows (Gao et al. 2022).
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ double gold_score(const std::string& prompt, const std::string& response);
 void write_tokenizer(const std::string& dir);
 // The same kind of tokenizer for any word list (empty: bytes only, plus <|endoftext|>).
 void write_word_tokenizer(const std::string& dir, const std::vector<std::string>& words);
+
+// The demos' base model: GPT-2 shaped, 2 layers × 64 wide, 4 heads, no dropout, tied embeddings, for the
+// tokenizer in tokenizer_dir (its vocabulary size and BOS/EOS/PAD ids). A config.json object.
+nlohmann::json base_model_config(const std::string& tokenizer_dir, int n_positions);
 
 struct DataSizes {
   int pretrain_lines = 4000;  // plain text for the base model

@@ -107,26 +107,7 @@ std::pair<int64_t, double> write_overoptimization(const std::string& metrics, co
 
 // The demo's base model: GPT-2 shaped, 2 layers, 64 wide (about 0.1M parameters plus embeddings).
 void write_base_model(const std::string& dir, const std::string& tokenizer_dir, uint64_t seed) {
-  auto tok = rlhf::tok::Tokenizer::from_dir(tokenizer_dir);
-  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
-                      {"model_type", "gpt2"},
-                      {"activation_function", "gelu_new"},
-                      {"n_embd", 64},
-                      {"n_layer", 2},
-                      {"n_head", 4},
-                      {"n_inner", nullptr},
-                      {"n_positions", 64},
-                      {"n_ctx", 64},
-                      {"layer_norm_epsilon", 1e-5},
-                      {"vocab_size", tok.vocab_size()},
-                      {"bos_token_id", *tok.bos_id()},
-                      {"eos_token_id", *tok.eos_id()},
-                      {"pad_token_id", *tok.pad_id()},
-                      {"tie_word_embeddings", true},
-                      {"attn_pdrop", 0.0},
-                      {"embd_pdrop", 0.0},
-                      {"resid_pdrop", 0.0},
-                      {"dtype", "float32"}};
+  const nlohmann::json j = rlhf::demo::base_model_config(tokenizer_dir, /*n_positions=*/64);
   auto model = rlhf::create_model(rlhf::parse_model_config(j, dir + "/config.json"), seed);
   rlhf::SaveOptions so;
   so.source_dir = tokenizer_dir;

@@ -5,6 +5,7 @@
 //   prints the text; with --input, FILE holds one JSON array of ids per line and the output is one JSON string
 //   per line.
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -27,15 +28,12 @@ struct TokenizeOptions {
 
 std::string ids_json(const std::vector<int32_t>& ids) { return nlohmann::json(ids).dump(); }
 
-int run_tokenize(const TokenizeOptions& o, bool from_text) {
-  auto tok = rlhf::tok::Tokenizer::from_dir(o.tokenizer);
-  if (from_text) {
-    std::cout << ids_json(tok.encode(o.text, o.add_special_tokens)) << "\n";
-    return 0;
-  }
-  std::ifstream f(o.input);
-  RLHF_CHECK(f.good(), o.input, ": cannot open (hint: --input takes a file with one JSON string per line)");
-  std::vector<std::string> texts;
+// Calls fn(value, line_number) for each non-empty line of path, parsed as JSON; errors name the file and line.
+// what: the expected content, for the hint ("one JSON string per line"); example: one such line.
+void for_each_json_line(const std::string& path, const std::string& what, const std::string& example,
+                        const std::function<void(const nlohmann::json&, size_t)>& fn) {
+  std::ifstream f(path);
+  RLHF_CHECK(f.good(), path, ": cannot open (hint: --input takes a file with ", what, ")");
   std::string line;
   for (size_t n = 1; std::getline(f, line); ++n) {
     if (line.empty()) continue;
@@ -43,11 +41,23 @@ int run_tokenize(const TokenizeOptions& o, bool from_text) {
     try {
       v = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
-      rlhf::fail(o.input, ":", n, ": not valid JSON: ", e.what(), " (hint: each line must be a JSON string, e.g. \"hi\")");
+      rlhf::fail(path, ":", n, ": not valid JSON: ", e.what(), " (hint: ", what, ", e.g. ", example, ")");
     }
+    fn(v, n);
+  }
+}
+
+int run_tokenize(const TokenizeOptions& o, bool from_text) {
+  auto tok = rlhf::tok::Tokenizer::from_dir(o.tokenizer);
+  if (from_text) {
+    std::cout << ids_json(tok.encode(o.text, o.add_special_tokens)) << "\n";
+    return 0;
+  }
+  std::vector<std::string> texts;
+  for_each_json_line(o.input, "one JSON string per line", "\"hi\"", [&](const nlohmann::json& v, size_t n) {
     RLHF_CHECK(v.is_string(), o.input, ":", n, ": expected a JSON string, got ", v.type_name());
     texts.push_back(v.get<std::string>());
-  }
+  });
   for (const auto& ids : tok.encode_batch(texts, o.add_special_tokens)) std::cout << ids_json(ids) << "\n";
   return 0;
 }
@@ -61,17 +71,7 @@ struct DetokenizeOptions {
 
 int run_detokenize_file(const DetokenizeOptions& o) {
   auto tok = rlhf::tok::Tokenizer::from_dir(o.tokenizer);
-  std::ifstream f(o.input);
-  RLHF_CHECK(f.good(), o.input, ": cannot open (hint: --input takes a file with one JSON array of ids per line)");
-  std::string line;
-  for (size_t n = 1; std::getline(f, line); ++n) {
-    if (line.empty()) continue;
-    nlohmann::json v;
-    try {
-      v = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      rlhf::fail(o.input, ":", n, ": not valid JSON: ", e.what(), " (hint: each line must be an array, e.g. [1, 2])");
-    }
+  for_each_json_line(o.input, "one JSON array of ids per line", "[1, 2]", [&](const nlohmann::json& v, size_t n) {
     std::vector<int32_t> ids;
     try {
       ids = v.get<std::vector<int32_t>>();
@@ -79,7 +79,7 @@ int run_detokenize_file(const DetokenizeOptions& o) {
       rlhf::fail(o.input, ":", n, ": expected a JSON array of token ids, got ", v.dump());
     }
     std::cout << nlohmann::json(tok.decode(ids, o.skip_special_tokens)).dump() << "\n";
-  }
+  });
   return 0;
 }
 

@@ -22,37 +22,12 @@
 #include "rlhf/arithmetic_task.h"
 #include "rlhf/demo_task.h"
 #include "stage_runner.h"
-#include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
 
 namespace rlhf::cli {
 namespace {
-
-// The base model's config: GPT-2 shaped, 2 layers, 64 wide, as the reviews demo's.
-nlohmann::json base_config(const std::string& tokenizer_dir) {
-  auto tok = tok::Tokenizer::from_dir(tokenizer_dir);
-  return {{"architectures", {"GPT2LMHeadModel"}},
-          {"model_type", "gpt2"},
-          {"activation_function", "gelu_new"},
-          {"n_embd", 64},
-          {"n_layer", 2},
-          {"n_head", 4},
-          {"n_inner", nullptr},
-          {"n_positions", 32},
-          {"n_ctx", 32},
-          {"layer_norm_epsilon", 1e-5},
-          {"vocab_size", tok.vocab_size()},
-          {"bos_token_id", *tok.bos_id()},
-          {"eos_token_id", *tok.eos_id()},
-          {"pad_token_id", *tok.pad_id()},
-          {"tie_word_embeddings", true},
-          {"attn_pdrop", 0.0},
-          {"embd_pdrop", 0.0},
-          {"resid_pdrop", 0.0},
-          {"dtype", "float32"}};
-}
 
 // The eval rows of a metrics.jsonl: (step, accuracy = reward/numeric).
 std::vector<std::pair<int64_t, double>> accuracy_curve(const std::string& metrics) {
@@ -81,7 +56,7 @@ int run_arithmetic_demo(const ArithmeticDemoFlags& f) {
     const auto t0 = std::chrono::steady_clock::now();
     demo::write_word_tokenizer(R("tokenizer"), {});
     arithmetic::write_data(R("data"), {}, f.seed);
-    train::write_json_atomic(R("base-config.json"), base_config(R("tokenizer")));
+    train::write_json_atomic(R("base-config.json"), demo::base_model_config(R("tokenizer"), /*n_positions=*/32));
     runner.record("data", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                   "built-in: tokenizer (bytes), data/*.jsonl (sums a+b, a, b in 0..49), base-config.json");
   }
