@@ -5,7 +5,8 @@
 #
 #   bench/compare.sh                           # the default cases below, 3 repetitions, 2 threads
 #   bench/compare.sh -r 5 -t 2 "sft gpt2-tiny" "generate llama-tiny --batch 16"
-# Options: -r REPS  -t THREADS  -b RLHF_BINARY  -p PEER_SCRIPT  -l LOG (JSONL of every run)
+# Options: -r REPS  -t THREADS  -b RLHF_BINARY  -p PEER_SCRIPT  -x PEER_PYTHON (default /usr/bin/python3, Debian's
+#          torch 1.13 on the same OpenBLAS as build/)  -l LOG (JSONL of every run)
 #          -e VAR=VALUE: environment for the peer only (e.g. -e OPENBLAS_CORETYPE=SkylakeX, the OpenBLAS kernels that
 #          `rlhf` selects itself on CPUs OpenBLAS does not recognise; see src/common/runtime.cpp)
 # A case is "TASK MODEL [flags passed to both]". Peak memory is the process's max RSS from /usr/bin/time.
@@ -17,16 +18,18 @@ threads=2
 rlhf_bin=${RLHF_BIN:-$root/build-bench/rlhf}
 peer=${PEER:-$root/../shared/bench/torch_ref.py}
 log=${LOG:-/tmp/rlhf-compare-$$.jsonl}
+peer_py=${PEER_PYTHON:-/usr/bin/python3}
 peer_env=()
-while getopts "r:t:b:p:l:e:h" o; do
+while getopts "r:t:b:p:x:l:e:h" o; do
   case $o in
     r) reps=$OPTARG ;;
     t) threads=$OPTARG ;;
     b) rlhf_bin=$OPTARG ;;
     p) peer=$OPTARG ;;
+    x) peer_py=$OPTARG ;;
     l) log=$OPTARG ;;
     e) peer_env+=("$OPTARG") ;;
-    *) sed -n '2,11p' "$0"; exit 2 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -38,7 +41,7 @@ if [ ${#cases[@]} -eq 0 ]; then
 fi
 [ -x "$rlhf_bin" ] || { echo "compare.sh: $rlhf_bin not built (ninja -C build-bench rlhf, or -b PATH)" >&2; exit 1; }
 [ -f "$peer" ] || { echo "compare.sh: peer script $peer not found (-p PATH)" >&2; exit 1; }
-/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "compare.sh: needs /usr/bin/python3 with torch (apt-get install python3-torch)" >&2; exit 1; }
+"$peer_py" -c 'import torch' 2>/dev/null || { echo "compare.sh: needs $peer_py with torch (apt-get install python3-torch, or -x .venv/bin/python)" >&2; exit 1; }
 : > "$log"
 
 # run IMPL CASE: one run, its JSON line (with max_rss_mb and the 1-minute load added) appended to $log.
@@ -51,7 +54,7 @@ run() {
   if [ "$impl" = ours ]; then
     /usr/bin/time -f "%M" -o "$tmp.rss" "$rlhf_bin" bench "${args[@]}" > "$tmp"
   else
-    /usr/bin/time -f "%M" -o "$tmp.rss" env "${peer_env[@]}" /usr/bin/python3 "$peer" "${args[@]}" > "$tmp"
+    /usr/bin/time -f "%M" -o "$tmp.rss" env "${peer_env[@]}" "$peer_py" "$peer" "${args[@]}" > "$tmp"
   fi
   rss=$(tail -1 "$tmp.rss")
   /usr/bin/python3 - "$tmp" "$impl" "$rss" "$load" "$2" >> "$log" <<'EOF'
@@ -85,7 +88,7 @@ for c in cases:
     ot, pt = med(o, "tokens_per_s"), med(p, "tokens_per_s")
     load = statistics.mean(r["load1"] for r in o + p)
     print(f"{c:42} {ot:11.1f} {pt:11.1f} {ot / pt:6.2f} {med(o, 'max_rss_mb'):8.0f} {med(p, 'max_rss_mb'):8.0f} {load:5.1f}")
-    if o[0]["task"] == "ppo":
+    if o[0]["task"] in ("ppo", "grpo") and "rollout_s" in p[0]:
         parts = " ".join(f"{k[:-2]} {med(o, k):.2f}/{med(p, k):.2f}" for k in ("rollout_s", "scoring_s", "train_s"))
         print(f"{'':4}s per iteration, ours/peer: {parts}")
 print(f"(medians of {len(rows) // max(1, 2 * len(cases))} runs each; every run in {sys.argv[1]})")

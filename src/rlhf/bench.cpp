@@ -15,6 +15,7 @@
 #include "kernels/rows_gemm.h"
 #include "model/decode_kernels.h"
 #include "model/model.h"
+#include "rlhf/dpo.h"
 #include "rlhf/ppo.h"
 #include "train/autocast.h"
 #include "train/logprobs.h"
@@ -133,6 +134,50 @@ StepResult rm_step(const BenchConfig& c, TrainState& s, at::Generator& gen, torc
   return r;
 }
 
+// ---- dpo: one step of train_dpo's loss (policy on chosen ++ rejected in one batch) with the reference's
+// log-probs computed for the same batch, as TRL's DPOTrainer does by default (precompute_ref_log_probs=False; over
+// one epoch that is also what `rlhf dpo`'s one pass before training costs per step)
+
+struct DpoState {
+  TrainState policy;
+  std::shared_ptr<TransformerLM> ref;
+};
+
+StepResult dpo_step(const BenchConfig& c, DpoState& s, at::Generator& gen, torch::Device device) {
+  const int64_t B = c.batch, P = c.prompt_len, G = c.gen_len, V = s.ref->config().vocab_size;
+  auto prompts = rand_tokens(V, B, P, gen, torch::kCPU), chosen = rand_tokens(V, B, G, gen, torch::kCPU),
+       rejected = rand_tokens(V, B, G, gen, torch::kCPU);
+  auto seq = [&](const torch::Tensor& resp, int64_t b) {
+    train::TokenSeq t;
+    auto p = prompts[b].contiguous(), r = resp[b].contiguous();
+    t.ids.assign(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + P);
+    t.ids.insert(t.ids.end(), r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + G);
+    t.loss_mask.assign(P, 0);
+    t.loss_mask.resize(P + G, 1);
+    return t;
+  };
+  std::vector<dpo::DpoPair> pairs(B);
+  for (int64_t b = 0; b < B; ++b) pairs[b] = {seq(chosen, b), seq(rejected, b)};
+  dpo::compute_reference_logprobs(*s.ref, pairs, B, kPad, device);
+  std::vector<const train::TokenSeq*> seqs;
+  for (auto& p : pairs) seqs.push_back(&p.chosen);
+  for (auto& p : pairs) seqs.push_back(&p.rejected);
+  std::vector<double> rc, rr;
+  for (auto& p : pairs) rc.push_back(p.ref_chosen), rr.push_back(p.ref_rejected);
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto ref_c = torch::tensor(rc, f64).to(device, torch::kFloat32), ref_r = torch::tensor(rr, f64).to(device, torch::kFloat32);
+  torch::Tensor loss;
+  {
+    train::AutocastScope ac(c.dtype == "bf16", device.is_cuda());
+    auto lp = dpo::response_logprobs(*s.policy.model, seqs, kPad, device);  // (2B,)
+    loss = dpo::dpo_loss(lp.slice(0, 0, B), lp.slice(0, B, 2 * B), ref_c, ref_r, 0.1, "sigmoid");
+  }
+  StepResult r;
+  r.tokens = 2 * B * (P + G);
+  r.loss = optimizer_step(s.policy, loss, c.max_grad_norm, 1e-6);
+  return r;
+}
+
 // ---- generate: HF generate(do_sample, temperature, top_k=0, top_p=1), stops when every row has its EOS
 
 StepResult generate_step(const BenchConfig& c, TransformerLM& model, at::Generator& gen, torch::Device device) {
@@ -184,11 +229,32 @@ PPOConfig ppo_config(const BenchConfig& c, int64_t iterations) {
   return p;
 }
 
+// ---- grpo: rl_train's GRPO with TRL GRPOConfig's defaults where they apply (one update per rollout, ε 0.2,
+// token-level mean "dapo" loss, group-normalised scores) and β = 0.04, so that both sides run a reference model
+
+PPOConfig grpo_config(const BenchConfig& c, int64_t iterations) {
+  PPOConfig p = ppo_config(c, iterations);
+  p.algo = "grpo";
+  p.group_size = c.group;
+  p.batch_size = c.batch / c.group;  // prompts; B = batch rows in all
+  p.kl_estimator = "k3";
+  p.kl_coef = 0.04;
+  p.missing_eos_penalty = 0.0;
+  p.ppo_epochs = 1;                  // TRL num_iterations = 1
+  p.num_minibatches = 1;
+  p.lr = 1e-6;
+  p.max_grad_norm = c.max_grad_norm;  // HF Trainer clips at 1.0
+  p.whiten_advantages = false;
+  return p;
+}
+
 }  // namespace
 
 void BenchConfig::validate() const {
-  RLHF_CHECK(task == "sft" || task == "rm" || task == "generate" || task == "ppo",
-             "--task must be sft, rm, generate or ppo, not \"", task, "\"");
+  RLHF_CHECK(task == "sft" || task == "rm" || task == "dpo" || task == "generate" || task == "ppo" || task == "grpo",
+             "--task must be sft, rm, dpo, generate, ppo or grpo, not \"", task, "\"");
+  RLHF_CHECK(task != "grpo" || (group > 1 && batch % group == 0),
+             "--task grpo: --batch (completions) must be a multiple of --group (> 1)");
   (void)model_config_json(model, false);
   RLHF_CHECK(batch > 0 && prompt_len > 0 && gen_len > 0 && seq_len > 1 && steps > 0,
              "--batch, --prompt-len, --gen-len, --steps must be > 0 and --seq-len > 1");
@@ -199,7 +265,7 @@ void BenchConfig::validate() const {
   RLHF_CHECK(max_grad_norm >= 0, "--max-grad-norm must be >= 0");
   RLHF_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "--device must be cpu or cuda, not \"", device, "\"");
   RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype must be fp32 or bf16, not \"", dtype, "\"");
-  RLHF_CHECK(dtype == "fp32" || task != "ppo", "--task ppo runs in fp32 only");
+  RLHF_CHECK(dtype == "fp32" || (task != "ppo" && task != "grpo"), "--task ppo/grpo run in fp32 only");
   const auto cfg = model_config_json(model, false);
   if (cfg.contains("n_positions")) {
     const int64_t n = cfg["n_positions"].get<int64_t>();
@@ -210,7 +276,7 @@ void BenchConfig::validate() const {
 json BenchConfig::to_json() const {
   return {{"task", task}, {"model", model}, {"batch", batch}, {"prompt_len", prompt_len}, {"gen_len", gen_len},
           {"seq_len", seq_len}, {"steps", steps}, {"seed", seed}, {"threads", threads},
-          {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs},
+          {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs}, {"group", group},
           {"sft_loss", sft_loss}, {"max_grad_norm", max_grad_norm}, {"trl_metrics", trl_metrics},
           {"device", device}, {"dtype", dtype}, {"reference_kernels", reference_kernels}};
 }
@@ -318,6 +384,17 @@ json run_bench(const BenchConfig& cfg_in) {
       tokens += r.tokens;
       loss = r.loss;
     }
+  } else if (c.task == "dpo") {
+    DpoState s{make_train_state(c, false, device), make_model(c, false, c.seed, device)};
+    params = s.policy.model->parameter_count();
+    dpo_step(c, s, gen, device);  // warm-up
+    for (int64_t i = 0; i < c.steps; ++i) {
+      auto t = Clock::now();
+      auto r = dpo_step(c, s, gen, device);
+      step_times.push_back(seconds_since(t));
+      tokens += r.tokens;
+      loss = r.loss;
+    }
   } else if (c.task == "generate") {
     auto model = make_model(c, false, c.seed, device);
     if (c.dtype == "bf16") model->to(torch::kBFloat16);
@@ -337,11 +414,12 @@ json run_bench(const BenchConfig& cfg_in) {
     m.policy = make_model(c, false, c.seed, device);
     m.ref = make_model(c, false, c.seed, device);
     m.reward = make_model(c, true, c.seed + 7, device);
-    m.critic = make_model(c, true, c.seed + 7, device);
+    if (c.task == "ppo") m.critic = make_model(c, true, c.seed + 7, device);
     params = m.policy->parameter_count();
     RLData data;
-    auto prompts = rand_tokens(m.policy->config().vocab_size, c.batch, c.prompt_len, gen, torch::kCPU);
-    for (int64_t b = 0; b < c.batch; ++b) {
+    const int64_t n_prompts = c.task == "ppo" ? c.batch : c.batch / c.group;
+    auto prompts = rand_tokens(m.policy->config().vocab_size, n_prompts, c.prompt_len, gen, torch::kCPU);
+    for (int64_t b = 0; b < n_prompts; ++b) {
       auto row = prompts[b].contiguous();
       data.prompts.push_back({json(nullptr), {row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + c.prompt_len}});
     }
@@ -369,7 +447,7 @@ json run_bench(const BenchConfig& cfg_in) {
       }
       ++done;
     };
-    rl_train(ppo_config(c, 1 + c.steps), m, data, hooks);
+    rl_train(c.task == "ppo" ? ppo_config(c, 1 + c.steps) : grpo_config(c, 1 + c.steps), m, data, hooks);
     RLHF_CHECK(done == 1 + c.steps, "bench: rl_train ran ", done, " iterations, expected ", 1 + c.steps);
   }
 
@@ -378,9 +456,9 @@ json run_bench(const BenchConfig& cfg_in) {
   res["params"] = params;
   res["batch"] = c.batch;
   res["steps"] = c.steps;
+  if (c.task == "sft" || c.task == "rm" || c.task == "dpo") res["max_grad_norm"] = c.max_grad_norm;
   if (c.task == "sft" || c.task == "rm") {
     res["seq_len"] = c.seq_len;
-    res["max_grad_norm"] = c.max_grad_norm;
     res["trl_metrics"] = c.trl_metrics;
     if (c.task == "sft") res["sft_loss"] = c.sft_loss;
   } else {
@@ -389,7 +467,12 @@ json run_bench(const BenchConfig& cfg_in) {
     res["temperature"] = c.temperature;
   }
   static const std::map<std::string, std::string> kTokensAre = {
-      {"sft", "B*T"}, {"rm", "2*B*T (chosen+rejected)"}, {"generate", "new tokens"}, {"ppo", "B*(P+G) per iteration"}};
+      {"sft", "B*T"},
+      {"rm", "2*B*T (chosen+rejected)"},
+      {"dpo", "2*B*(P+G) (chosen+rejected)"},
+      {"generate", "new tokens"},
+      {"ppo", "B*(P+G) per iteration"},
+      {"grpo", "B*(P+G) per iteration (B completions)"}};
   res["tokens"] = tokens;
   res["tokens_are"] = kTokensAre.at(c.task);
   res["wall_s"] = round4(wall);
@@ -399,9 +482,10 @@ json run_bench(const BenchConfig& cfg_in) {
   res["step_s_median"] = round4(median(step_times));
   res["loss"] = std::isnan(loss) ? json(nullptr) : json(loss);
   if (c.task == "generate") res["output_checksum"] = checksum;
-  if (c.task == "ppo") {
+  if (c.task == "ppo" || c.task == "grpo") {
+    if (c.task == "grpo") res["group"] = c.group;
     res["mini_batches"] = c.mini_batches;
-    res["ppo_epochs"] = c.ppo_epochs;
+    res["ppo_epochs"] = c.task == "ppo" ? c.ppo_epochs : 1;
     res["iter_s"] = round4(wall / c.steps);
     res["rollout_s"] = round4(rollout_s / c.steps);
     res["scoring_s"] = round4(scoring_s / c.steps);

@@ -4,10 +4,15 @@
 //
 //   sft       one step: logits = π(x) (B,T,V); L = −mean_{t<T−1} log p(x_{t+1}|x_{≤t}); backward; clip 1.0; AdamW
 //   rm        one step: r = RM([chosen; rejected]) at the last token (2B,); L = −mean log σ(r_c − r_r); backward...
+//   dpo       one step: log π / log π_ref of B pairs (prompt P, responses G); L = −mean log σ(β·h), β 0.1 (dpo.h);
+//             the reference's log-probs computed each step, as TRL's DPOTrainer by default
+//   grpo      one whole GRPO iteration of rl_train: B completions (B/group prompts × group samples), scored by an RM,
+//             π_ref with β 0.04 (k3), one update (TRL GRPOConfig: num_iterations 1, ε 0.2, token-level mean)
 //   generate  B prompts of P tokens, G new tokens sampled at temperature τ (KV cache), EOS = 1, pad = 0
 //   ppo       one whole PPO iteration of rl_train (rollout, scoring with π_ref + critic + RM, E epochs × M
 //             minibatches), PPOConfig set to the peer's TRL defaults (see bench.cpp)
-// tokens: sft B·T, rm 2·B·T, generate new tokens (B × generated length), ppo B·(P+G) per iteration.
+// tokens: sft B·T, rm 2·B·T, dpo 2·B·(P+G), generate new tokens (B × generated length), ppo/grpo B·(P+G) per
+// iteration. bench/trl/trl_bench.py runs TRL's trainers on the same workloads.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -16,7 +21,7 @@
 namespace rlhf::bench {
 
 struct BenchConfig {
-  std::string task = "sft";         // sft | rm | generate | ppo
+  std::string task = "sft";         // sft | rm | dpo | generate | ppo | grpo
   std::string model = "gpt2-tiny";  // gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b (the GPU baseline's shape)
   int64_t batch = 8;                // B
   int64_t prompt_len = 64;          // P
@@ -28,6 +33,7 @@ struct BenchConfig {
   double temperature = 0.7;         // PPOConfig default
   int64_t mini_batches = 1;         // PPOConfig num_mini_batches
   int64_t ppo_epochs = 4;           // PPOConfig num_ppo_epochs
+  int64_t group = 4;                // grpo: samples per prompt (GRPOConfig num_generations)
   std::string sft_loss = "nll";     // nll (the peer's chunked_nll is not implemented here)
   double max_grad_norm = 1.0;       // sft/rm clipping as HF Trainer; 0 = off
   bool trl_metrics = false;         // sft: TRL's no-grad entropy + accuracy logging

@@ -1,4 +1,4 @@
-// rlhf bench --task sft|rm|generate|ppo --model gpt2-tiny|gpt2-small|llama-tiny|qwen2-0.5b [--batch B]
+// rlhf bench --task sft|rm|dpo|generate|ppo|grpo --model gpt2-tiny|gpt2-small|llama-tiny|qwen2-0.5b [--batch B]
 //   [--prompt-len P] [--gen-len G] [--seq-len T] [--steps N] [--threads N] [--device cpu|cuda] [--dtype fp32|bf16]
 //   [--reference-kernels] [--mfu]
 // Random weights and tokens with a fixed seed, one warm-up, then one JSON line with the keys of the PyTorch
@@ -38,11 +38,11 @@ int run_bench_cmd(BenchFlags& f) {
 }
 
 rlhf::cli::Command reg{
-    "bench", "Time SFT, reward-model, generation and PPO steps on random weights (JSON line, as torch_ref.py)",
+    "bench", "Time SFT, reward-model, DPO, generation, PPO and GRPO steps on random weights (JSON line, as torch_ref.py)",
     [](CLI::App& app) {
       auto f = std::make_shared<BenchFlags>();
       auto& c = f->cfg;
-      app.add_option("--task", c.task, "sft | rm | generate | ppo")->capture_default_str();
+      app.add_option("--task", c.task, "sft | rm | dpo | generate | ppo | grpo")->capture_default_str();
       app.add_option("--model", c.model, "gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b")->capture_default_str();
       app.add_option("--batch", c.batch, "B")->capture_default_str();
       app.add_option("--prompt-len", c.prompt_len, "P")->capture_default_str();
@@ -53,6 +53,8 @@ rlhf::cli::Command reg{
       app.add_option("--temperature", c.temperature, "sampling temperature (PPOConfig: 0.7)")->capture_default_str();
       app.add_option("--mini-batches", c.mini_batches, "ppo num_mini_batches")->capture_default_str();
       app.add_option("--ppo-epochs", c.ppo_epochs, "ppo epochs per iteration")->capture_default_str();
+      app.add_option("--group", c.group, "grpo: samples per prompt (--batch counts completions)")
+          ->capture_default_str();
       app.add_option("--sft-loss", c.sft_loss, "nll")->capture_default_str();
       app.add_option("--max-grad-norm", c.max_grad_norm, "sft/rm clipping; 0 = off")->capture_default_str();
       app.add_flag("--trl-metrics", c.trl_metrics, "sft: add TRL's no-grad entropy/accuracy logging");
