@@ -50,6 +50,24 @@ class Gpt2 : public TransformerLM {
 
   torch::Tensor token_embedding() override { return wte_; }
 
+  // Sites per layer, in this order (site id = 4·layer + j): attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj.
+  static constexpr int64_t kSitesPerLayer = 4;
+  std::vector<LinearSite> linear_sites() override {
+    std::vector<LinearSite> s;
+    auto add = [&](const std::string& module, const torch::Tensor& w) {
+      s.push_back({module, w, /*fan_in_fan_out=*/true, w.size(0), w.size(1)});
+    };
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const std::string p = "transformer.h." + std::to_string(i) + ".";
+      const auto& L = layers_[i];
+      add(p + "attn.c_attn", L.c_attn_w);
+      add(p + "attn.c_proj", L.c_proj_w);
+      add(p + "mlp.c_fc", L.c_fc_w);
+      add(p + "mlp.c_proj", L.mlp_proj_w);
+    }
+    return s;
+  }
+
   std::vector<NamedWeight> body_weights() override {
     std::vector<NamedWeight> w = {{"transformer.wte.weight", wte_}, {"transformer.wpe.weight", wpe_}};
     for (size_t i = 0; i < layers_.size(); ++i) {
@@ -83,17 +101,21 @@ class Gpt2 : public TransformerLM {
     auto bias = attention_bias(attention_mask, T, x.scalar_type());                     // (B, 1, T, S)
     for (size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
+      const int64_t site = kSitesPerLayer * static_cast<int64_t>(l);
+      auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+        return add_delta(site + j, in, linear_kn(in, w, b));
+      };
       auto h = torch::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, c.norm_eps);
-      auto qkv = linear_kn(h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D});
+      auto qkv = proj(0, h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D});
       auto q = qkv.select(2, 0).transpose(1, 2);  // (B, H, T, D)
       auto k = qkv.select(2, 1).transpose(1, 2);
       auto v = qkv.select(2, 2).transpose(1, 2);
       auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
       auto a = attention(q, kv.first, kv.second, bias);  // (B, T, C)
-      x = x + linear_kn(a, L.c_proj_w, L.c_proj_b);
+      x = x + proj(1, a, L.c_proj_w, L.c_proj_b);
       h = torch::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, c.norm_eps);
-      auto f = activation(linear_kn(h, L.c_fc_w, L.c_fc_b), c.activation);
-      x = x + linear_kn(f, L.mlp_proj_w, L.mlp_proj_b);
+      auto f = activation(proj(2, h, L.c_fc_w, L.c_fc_b), c.activation);
+      x = x + proj(3, f, L.mlp_proj_w, L.mlp_proj_b);
     }
     if (cache) cache->length += T;
     return torch::layer_norm(x, {C}, ln_f_w_, ln_f_b_, c.norm_eps);

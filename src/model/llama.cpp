@@ -68,6 +68,27 @@ class Llama : public TransformerLM {
 
   torch::Tensor token_embedding() override { return embed_; }
 
+  // Sites per layer, in this order (site id = 7·layer + j): self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj.
+  static constexpr int64_t kSitesPerLayer = 7;
+  std::vector<LinearSite> linear_sites() override {
+    std::vector<LinearSite> s;
+    auto add = [&](const std::string& module, const torch::Tensor& w) {
+      s.push_back({module, w, /*fan_in_fan_out=*/false, w.size(1), w.size(0)});
+    };
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      const auto& L = layers_[i];
+      add(p + "self_attn.q_proj", L.q_w);
+      add(p + "self_attn.k_proj", L.k_w);
+      add(p + "self_attn.v_proj", L.v_w);
+      add(p + "self_attn.o_proj", L.o_w);
+      add(p + "mlp.gate_proj", L.gate_w);
+      add(p + "mlp.up_proj", L.up_w);
+      add(p + "mlp.down_proj", L.down_w);
+    }
+    return s;
+  }
+
   std::vector<NamedWeight> body_weights() override {
     std::vector<NamedWeight> w = {{"model.embed_tokens.weight", embed_}};
     auto add = [&](const std::string& name, const torch::Tensor& t) {
@@ -109,10 +130,14 @@ class Llama : public TransformerLM {
     auto [cos, sin] = rope_cos_sin(c, position_ids, x.scalar_type());
     for (size_t l = 0; l < layers_.size(); ++l) {
       const auto& L = layers_[l];
+      const int64_t site = kSitesPerLayer * static_cast<int64_t>(l);
+      auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+        return add_delta(site + j, in, linear(in, w, b));
+      };
       auto h = rms_norm(x, L.in_norm, c.norm_eps);
-      auto q = linear(h, L.q_w, L.q_b).view({B, T, H, D});
-      auto k = linear(h, L.k_w, L.k_b).view({B, T, Hkv, D});
-      auto v = linear(h, L.v_w, L.v_b).view({B, T, Hkv, D}).transpose(1, 2);
+      auto q = proj(0, h, L.q_w, L.q_b).view({B, T, H, D});
+      auto k = proj(1, h, L.k_w, L.k_b).view({B, T, Hkv, D});
+      auto v = proj(2, h, L.v_w, L.v_b).view({B, T, Hkv, D}).transpose(1, 2);
       if (c.qk_norm) {
         q = rms_norm(q, L.q_norm, c.norm_eps);
         k = rms_norm(k, L.k_norm, c.norm_eps);
@@ -121,10 +146,10 @@ class Llama : public TransformerLM {
       k = rope_apply(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
       auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
       auto a = attention(q, kv.first, kv.second, bias);  // (B, T, H·D)
-      x = x + linear(a, L.o_w, L.o_b);
+      x = x + proj(3, a, L.o_w, L.o_b);
       h = rms_norm(x, L.post_norm, c.norm_eps);
-      auto g = activation(linear(h, L.gate_w, L.gate_b), c.activation) * linear(h, L.up_w, L.up_b);
-      x = x + linear(g, L.down_w, L.down_b);
+      auto g = activation(proj(4, h, L.gate_w, L.gate_b), c.activation) * proj(5, h, L.up_w, L.up_b);
+      x = x + proj(6, g, L.down_w, L.down_b);
     }
     if (cache) cache->length += T;
     return rms_norm(x, norm_, c.norm_eps);

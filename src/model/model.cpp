@@ -35,6 +35,19 @@ torch::Tensor TransformerLM::score(const torch::Tensor& hidden) {
   return torch::matmul(hidden, score_.t());
 }
 
+void TransformerLM::set_linear_delta(int64_t site, std::shared_ptr<LinearDelta> delta) {
+  const int64_t n = static_cast<int64_t>(linear_sites().size());
+  TORCH_CHECK(site >= 0 && site < n, "set_linear_delta: site ", site, " out of range [0, ", n, ")");
+  if (static_cast<int64_t>(deltas_.size()) < n) deltas_.resize(n);
+  deltas_[site] = std::move(delta);
+}
+
+bool TransformerLM::has_linear_deltas() const {
+  for (const auto& d : deltas_)
+    if (d) return true;
+  return false;
+}
+
 std::vector<NamedWeight> TransformerLM::weights() {
   auto w = body_weights();
   if (lm_head_.defined()) w.push_back({"lm_head.weight", lm_head_});
@@ -220,6 +233,19 @@ uint64_t parse_shard_size(const std::string& text) {
   return static_cast<uint64_t>(std::stod(number) * scale);
 }
 
+void copy_tokenizer_files(const std::string& source_dir, const std::string& target_dir, const std::string& tmp_dir) {
+  if (source_dir.empty()) return;
+  static const char* kFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                 "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model",
+                                 "chat_template.jinja"};
+  const fs::path target = fs::absolute(target_dir), tmp(tmp_dir);
+  for (const char* f : kFiles) {
+    const fs::path src = fs::path(source_dir) / f;
+    if (fs::exists(src) && fs::absolute(src) != target / f) fs::copy_file(src, tmp / f);
+    else if (fs::exists(target / f) && fs::absolute(src) == target / f) fs::copy_file(target / f, tmp / f);
+  }
+}
+
 void save_model(TransformerLM& model, const std::string& dir, const SaveOptions& options) {
   const ModelConfig& cfg = model.config();
   const std::string dtype_name = options.dtype.empty() ? cfg.dtype : options.dtype;
@@ -246,16 +272,7 @@ void save_model(TransformerLM& model, const std::string& dir, const SaveOptions&
     out << j.dump(2) << "\n";
     RLHF_CHECK(out, (tmp / "config.json").string(), ": write failed");
   }
-  if (!options.source_dir.empty()) {
-    static const char* kFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
-                                   "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model",
-                                   "chat_template.jinja"};
-    for (const char* f : kFiles) {
-      const fs::path src = fs::path(options.source_dir) / f;
-      if (fs::exists(src) && fs::absolute(src) != target / f) fs::copy_file(src, tmp / f);
-      else if (fs::exists(target / f) && fs::absolute(src) == target / f) fs::copy_file(target / f, tmp / f);
-    }
-  }
+  copy_tokenizer_files(options.source_dir, target.string(), tmp.string());
   // Swap in the finished folder: the old one (if any) is removed only after the new one is in place.
   const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
   if (fs::exists(target)) fs::rename(target, old);

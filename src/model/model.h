@@ -22,6 +22,23 @@ struct NamedWeight {
   torch::Tensor tensor;
 };
 
+// One linear layer of the body, by its Hugging Face module path (the weight's name without ".weight").
+//   nn.Linear: y = x·Wᵀ + b, weight (out, in);  GPT-2's Conv1D (fan_in_fan_out): y = x·W + b, weight (in, out).
+struct LinearSite {
+  std::string module;           // e.g. "model.layers.0.self_attn.q_proj", "transformer.h.0.attn.c_attn"
+  torch::Tensor weight;         // the parameter itself (merging writes into it)
+  bool fan_in_fan_out = false;  // weight stored (in, out)
+  int64_t in_features = 0, out_features = 0;
+};
+
+// A trainable addition to one linear layer, y = W·x + b + delta(x): the hook LoRA (src/lora) plugs into. The model
+// knows nothing else about it. x (..., in) -> (..., out); training: the model's train flag (for dropout).
+class LinearDelta {
+ public:
+  virtual ~LinearDelta() = default;
+  virtual torch::Tensor forward(const torch::Tensor& x, bool training) = 0;
+};
+
 class TransformerLM : public torch::nn::Module {
  public:
   explicit TransformerLM(ModelConfig config) : config_(std::move(config)) {}
@@ -38,6 +55,17 @@ class TransformerLM : public torch::nn::Module {
   virtual std::vector<NamedWeight> body_weights() = 0;
   // The token embedding matrix (V, C), tied to the LM head when config().tie_word_embeddings.
   virtual torch::Tensor token_embedding() = 0;
+  // The body's linear layers in a fixed order (layer by layer, each layer's in forward order); a site's index in
+  // this list is its id for set_linear_delta. Heads (lm_head, score) are not sites.
+  virtual std::vector<LinearSite> linear_sites() = 0;
+
+  // Deltas on linear layers (LoRA). With none installed, or all switched off, every linear computes exactly what
+  // the plain model computes (the delta is skipped, not added as zero): adapters-off logits are bit-identical.
+  void set_linear_delta(int64_t site, std::shared_ptr<LinearDelta> delta);
+  void clear_linear_deltas() { deltas_.clear(); }
+  bool has_linear_deltas() const;
+  void set_linear_deltas_enabled(bool on) { deltas_enabled_ = on; }
+  bool linear_deltas_enabled() const { return deltas_enabled_; }
 
   // Heads. has_lm_head(): causal LM; has_score_head(): classifier / value model.
   bool has_lm_head() const { return !config_.is_classifier; }
@@ -69,9 +97,18 @@ class TransformerLM : public torch::nn::Module {
   }
 
  protected:
+  // y + delta_site(x) when site has an enabled delta, else y itself. x: the linear's input, y: its output.
+  torch::Tensor add_delta(int64_t site, const torch::Tensor& x, torch::Tensor y) {
+    if (deltas_enabled_ && site < static_cast<int64_t>(deltas_.size()) && deltas_[site])
+      return y + deltas_[site]->forward(x, is_training());
+    return y;
+  }
+
   ModelConfig config_;
   torch::Tensor lm_head_;  // (V, C), untied only
   torch::Tensor score_;    // (L, C)
+  std::vector<std::shared_ptr<LinearDelta>> deltas_;  // by site id; null = none
+  bool deltas_enabled_ = true;
 };
 
 // position_ids = cumsum(attention_mask) - 1, clamped at 0 (left padding gets position 0 on pads).
@@ -108,6 +145,10 @@ std::string save_dtype_from_flag(const std::string& flag);
 // The --max-shard-size flag, as save_pretrained's max_shard_size reads it: "5GB" = 5·10⁹ bytes (KB, MB, GB: powers
 // of 10), "2GiB" = 2·2³⁰ (KiB, MiB, GiB: powers of 2), a plain number = bytes; "" or "0": one file.
 uint64_t parse_shard_size(const std::string& text);
+
+// Copies the tokenizer files and generation_config.json of source_dir ("" = none) into tmp_dir, the folder being
+// written that will replace target_dir (a file of source_dir that is target_dir's own is copied from there).
+void copy_tokenizer_files(const std::string& source_dir, const std::string& target_dir, const std::string& tmp_dir);
 
 // Writes config.json, safetensors and tokenizer files into a temporary sibling folder, then renames it to dir
 // (an existing dir is replaced only once the new one is complete).

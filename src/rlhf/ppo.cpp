@@ -26,15 +26,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "common/error.h"
 #include "common/runtime.h"
+#include "lora/peft_format.h"
 #include "rlhf/gae.h"
 #include "rlhf/grpo.h"
 #include "rlhf/kl.h"
 #include "train/checkpoint.h"
 #include "train/jsonl.h"
 #include "train/logprobs.h"
+#include "train/loop.h"
 #include "train/optim.h"
 
 namespace fs = std::filesystem;
@@ -45,6 +48,7 @@ namespace rlhf {
 // ---------------------------------------------------------------- config
 
 void PPOConfig::validate() const {
+  lora.validate();
   RLHF_CHECK(algo == "ppo" || algo == "grpo" || algo == "rloo", "--algo must be ppo, grpo or rloo, not \"", algo,
              "\"");
   RLHF_CHECK(critic_init == "reward" || critic_init == "policy", "--critic-init must be reward or policy, not \"",
@@ -93,6 +97,7 @@ json PPOConfig::to_json() const {
           {"critic_init", critic_init},
           {"algo", algo},
           {"chat", chat},
+          {"lora", lora.to_json()},
           {"iterations", iterations},
           {"batch_size", batch_size},
           {"group_size", group_size},
@@ -294,7 +299,8 @@ void save_rl_checkpoint(const PPOConfig& cfg, RLModels& models, train::AdamW& po
   SaveOptions so;
   so.source_dir = cfg.policy;
   so.max_shard_bytes = parse_shard_size(cfg.max_shard_size);
-  ck.models.push_back({"", models.policy.get(), so});
+  if (models.policy_lora) ck.adapters.push_back({"", models.policy.get(), models.policy_lora.get(), {cfg.policy, cfg.policy}});
+  else ck.models.push_back({"", models.policy.get(), so});
   if (models.critic) {
     SaveOptions cso;
     cso.max_shard_bytes = so.max_shard_bytes;
@@ -335,7 +341,10 @@ train::AdamWConfig adamw_config(const PPOConfig& cfg) {
 }
 
 Optimizers::Optimizers(const PPOConfig& cfg, RLModels& models)
-    : policy(train::default_param_groups(named_params(*models.policy), adamw_config(cfg)), adamw_config(cfg)) {
+    : policy(train::default_param_groups(models.policy_lora ? train::lora_params(*models.policy, *models.policy_lora)
+                                                            : named_params(*models.policy),
+                                         adamw_config(cfg)),
+             adamw_config(cfg)) {
   if (cfg.algo == "ppo") {
     const auto acfg = adamw_config(cfg);
     critic = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*models.critic), acfg), acfg);
@@ -458,7 +467,12 @@ Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, 
   auto f = response_logprobs(*models.policy, r, cfg.temperature, /*with_entropy=*/true);
   sc.old_logp = f.logprobs;
   sc.entropy = f.entropy;
-  sc.ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
+  {
+    // With LoRA the reference is the policy itself with its adapters off: the base model bit for bit.
+    std::optional<lora::AdaptersOff> off;
+    if (models.policy_lora) off.emplace(*models.ref);
+    sc.ref_logp = response_logprobs(*models.ref, r, cfg.temperature).logprobs;
+  }
   sc.raw_score = hooks.score ? raw_scores(models, hooks, score_query(data, data.prompts, r, s.prompt_of_row, it + 1),
                                           &sc.components)
                              : sequence_scores(*models.reward, r);
@@ -703,10 +717,12 @@ void checkpoint_step(const PPOConfig& cfg, RLModels& models, Optimizers& opt, co
 // The models' modes for training: π_ref and the reward model frozen; π and V trainable. All in eval(): there is no
 // dropout in these models; eval() everywhere all the same (Huang et al.).
 void prepare_models(RLModels& models) {
-  freeze(*models.ref);
+  if (models.ref != models.policy) freeze(*models.ref);
   if (models.reward) freeze(*models.reward);
   models.policy->eval();
-  for (auto& p : models.policy->parameters()) p.set_requires_grad(true);
+  if (models.policy_lora) lora::install_adapters(*models.policy, *models.policy_lora);  // base frozen, adapters not
+  else
+    for (auto& p : models.policy->parameters()) p.set_requires_grad(true);
   if (models.critic) {
     models.critic->eval();
     for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
@@ -921,8 +937,25 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   lm.head = "lm";
   lm.device = device;
   RLModels models;
-  models.policy = load_model(cfg.resume ? ck : cfg.policy, lm);
-  models.ref = load_model(cfg.policy, lm);
+  if (cfg.lora.enabled()) {
+    // One copy of the policy's weights: the base, frozen, with adapters (fresh, or the checkpoint's).
+    models.policy = load_model(cfg.policy, lm);
+    models.policy_lora = cfg.resume ? lora::load_peft_adapter(*models.policy, ck)
+                                    : lora::attach_lora(*models.policy, cfg.lora, cfg.seed);
+    if (cfg.resume) {
+      const auto& got = models.policy_lora->options;
+      RLHF_CHECK(got.r == cfg.lora.r && got.alpha == cfg.lora.alpha && got.use_rslora == cfg.lora.use_rslora, ck,
+                 ": its adapter has r = ", got.r, ", alpha = ", got.alpha, " but the flags say r = ", cfg.lora.r,
+                 ", alpha = ", cfg.lora.alpha, " (hint: resume with the flags of the run that wrote it)");
+      for (const auto& e : models.policy_lora->entries) e.lora->dropout = cfg.lora.dropout;
+    }
+    models.ref = models.policy;
+  } else {
+    RLHF_CHECK(!cfg.resume || !lora::is_peft_adapter(ck), ck,
+               " holds a LoRA adapter: pass the same --lora-r (and --lora-* flags) as the run that wrote it");
+    models.policy = load_model(cfg.resume ? ck : cfg.policy, lm);
+    models.ref = load_model(cfg.policy, lm);
+  }
   if (!cfg.reward.empty() && !hooks.score) {  // with a score hook, cfg.reward is only the critic's start
     LoadOptions ro;
     ro.device = device;
@@ -963,7 +996,8 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   so.source_dir = cfg.policy;
   so.dtype = save_dtype_from_flag(cfg.save_dtype);
   so.max_shard_bytes = parse_shard_size(cfg.max_shard_size);
-  save_model(*models.policy, final_dir, so);
+  if (models.policy_lora) lora::save_peft_adapter(*models.policy, *models.policy_lora, final_dir, {cfg.policy, cfg.policy});
+  else save_model(*models.policy, final_dir, so);
   save_format(final_dir, fmt.options());
   return history;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "lora/adapters.h"
 #include "model/model.h"
 #include "rlhf/rollout.h"
 #include "train/batching.h"
@@ -35,6 +36,10 @@ struct PPOConfig {
   std::string algo = "ppo";   // ppo | grpo | rloo
   int chat = -1;              // -1: as the policy's rlhf_format.json says; 0/1: force plain / chat prompts
   bool resume = false;        // continue from OUT/checkpoint
+  // LoRA on the policy (--lora-r > 0): only its adapters train; the reference is the policy with its adapters off
+  // (no second copy of the weights); checkpoint/ and final/ are PEFT adapter folders. The critic (PPO) stays a
+  // full model trained in full: it starts from the reward model, whose weights are not the policy's.
+  lora::LoraOptions lora;
 
   // --- rollout
   int64_t iterations = 100;       // rollout + update rounds
@@ -136,6 +141,8 @@ struct RLModels {
   std::shared_ptr<TransformerLM> ref;     // frozen
   std::shared_ptr<TransformerLM> critic;  // trained, PPO only (null for grpo/rloo)
   std::shared_ptr<TransformerLM> reward;  // frozen; may be null when hooks.score is set
+  // LoRA (PPOConfig::lora): the policy's adapters; then ref is the policy itself, scored with the adapters off.
+  std::shared_ptr<lora::LoraAdapters> policy_lora;
 };
 
 struct RLData {

@@ -53,9 +53,19 @@ void save_checkpoint(const std::string& dir_str, const Checkpoint& ck) {
       base_written = true;
     }
   }
+  for (const auto& a : ck.adapters) {
+    RLHF_CHECK(a.model != nullptr && a.adapters != nullptr, "save_checkpoint: adapter \"", a.subdir, "\" is null");
+    if (a.subdir.empty()) {
+      RLHF_CHECK(!base_written, "save_checkpoint: both a model and an adapter in the checkpoint folder itself");
+      lora::save_peft_adapter(*a.model, *a.adapters, tmp.string(), a.save);
+      base_written = true;
+    }
+  }
   if (!base_written) fs::create_directories(tmp);
   for (const auto& m : ck.models)
     if (!m.subdir.empty()) save_model(*m.model, (tmp / m.subdir).string(), m.save);
+  for (const auto& a : ck.adapters)
+    if (!a.subdir.empty()) lora::save_peft_adapter(*a.model, *a.adapters, (tmp / a.subdir).string(), a.save);
   for (const auto& o : ck.optimizers) {
     RLHF_CHECK(o.optimizer != nullptr, "save_checkpoint: optimizer \"", o.name, "\" is null");
     io::save_safetensors((tmp / (o.name + ".safetensors")).string(), o.optimizer->state_dict());

@@ -2,6 +2,8 @@
 //
 //   DIR/config.json, model.safetensors, tokenizer files   the model (save_model), loadable by load_model / transformers
 //   DIR/<subdir>/...                                      further models (e.g. PPO's critic in "critic")
+//   or, with LoRA: DIR/adapter_config.json, adapter_model.safetensors   a PEFT adapter (lora/peft_format.h) instead
+//                                                         of the model; --resume loads the base, then the adapter
 //   DIR/<optimizer name>.safetensors                      AdamW state (exp_avg.*, exp_avg_sq.*, step)
 //   DIR/rng_state.safetensors                             torch's default CPU generator state
 //   DIR/trainer_state.json                                {"step", "epoch", "data_position", "state": {...}}
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lora/peft_format.h"
 #include "model/model.h"
 #include "train/optim.h"
 
@@ -35,6 +38,14 @@ struct CheckpointModel {
   SaveOptions save;            // source_dir: where tokenizer files come from
 };
 
+// A PEFT adapter folder in place of a model: only the adapters (and a classifier's score head) are written.
+struct CheckpointAdapter {
+  std::string subdir;          // "" = the checkpoint folder itself
+  TransformerLM* model = nullptr;
+  const lora::LoraAdapters* adapters = nullptr;
+  lora::AdapterSaveOptions save;
+};
+
 struct CheckpointOptimizer {
   std::string name = "optimizer";  // file <name>.safetensors
   AdamW* optimizer = nullptr;
@@ -42,6 +53,7 @@ struct CheckpointOptimizer {
 
 struct Checkpoint {
   std::vector<CheckpointModel> models;
+  std::vector<CheckpointAdapter> adapters;
   std::vector<CheckpointOptimizer> optimizers;
   TrainState state;
   std::map<std::string, nlohmann::json> json_files;  // file name -> content, written pretty-printed

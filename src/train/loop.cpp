@@ -21,6 +21,13 @@ std::vector<NamedParam> named_params(TransformerLM& model, const std::string& pr
   return out;
 }
 
+std::vector<NamedParam> lora_params(TransformerLM& model, const lora::LoraAdapters& adapters,
+                                    const std::string& prefix) {
+  std::vector<NamedParam> out;
+  for (auto& w : lora::adapter_weights(model, adapters)) out.push_back({prefix + w.name, w.tensor});
+  return out;
+}
+
 namespace {
 std::string step_dir(const std::string& out, int64_t step) {
   char buf[32];
@@ -50,7 +57,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
   sched.total_steps = total_steps;
   sched.validate();
 
-  AdamW opt(default_param_groups(named_params(model), opts.adamw), opts.adamw);
+  AdamW opt(default_param_groups(opts.lora ? lora_params(model, *opts.lora) : named_params(model), opts.adamw),
+            opts.adamw);
   TrainState st;
   if (!opts.resume.empty()) {
     st = load_checkpoint(opts.resume, {{"optimizer", &opt}});
@@ -62,7 +70,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
 
   auto save = [&](const std::string& dir, const std::string& dtype) {
     Checkpoint ck;
-    ck.models.push_back({"", &model, SaveOptions{opts.tokenizer_dir, opts.max_shard_bytes, dtype}});
+    if (opts.lora) ck.adapters.push_back({"", &model, opts.lora, {opts.base_model, opts.tokenizer_dir}});
+    else ck.models.push_back({"", &model, SaveOptions{opts.tokenizer_dir, opts.max_shard_bytes, dtype}});
     ck.optimizers.push_back({"optimizer", &opt});
     ck.state = st;
     ck.json_files = opts.json_files;
@@ -154,8 +163,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
   save(opts.out, opts.save_dtype);
   res.steps = st.step;
   res.seconds = progress.elapsed_s();
-  std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; model saved to " << opts.out
-            << "\n";
+  std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; "
+            << (opts.lora ? "adapter" : "model") << " saved to " << opts.out << "\n";
   return res;
 }
 

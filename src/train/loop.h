@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "lora/adapters.h"
 #include "model/model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
@@ -40,6 +41,11 @@ struct LoopOptions {
   uint64_t seed = 0;               // batch order
   std::map<std::string, nlohmann::json> json_files;  // written into every checkpoint (config, format)
   std::string label = "train";
+  // LoRA: when set, only these adapters (and a classifier's score head) train, and the final result and every
+  // checkpoint are PEFT adapter folders (lora/peft_format.h) in place of full models; --resume then reads the
+  // adapter and the optimizer state of a checkpoint onto the base that the caller loaded.
+  const lora::LoraAdapters* lora = nullptr;
+  std::string base_model;          // adapter_config.json's base_model_name_or_path
   // "fp32", or "bf16": forward passes (loss_fn, eval_fn) under autocast to bfloat16 on the model's device (CPU or
   // CUDA); weights, gradients, optimizer state and the log-prob/loss math stay float32.
   std::string autocast = "fp32";
@@ -64,5 +70,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
 
 // model->weights() as NamedParams for default_param_groups.
 std::vector<NamedParam> named_params(TransformerLM& model, const std::string& prefix = "");
+// The trainable tensors of LoRA adapters under their PEFT names (lora::adapter_weights), for the optimizer.
+std::vector<NamedParam> lora_params(TransformerLM& model, const lora::LoraAdapters& adapters,
+                                    const std::string& prefix = "");
 
 }  // namespace rlhf::train

@@ -1,5 +1,6 @@
 // rlhf dpo --model DIR --data FILE --out DIR [--beta B] [--loss sigmoid|ipo] [training flags]
-// Direct preference optimisation against the frozen starting model (its log-probs computed once up front).
+// Direct preference optimisation against the frozen starting model (its log-probs computed once up front; with
+// --lora-r, the policy with its adapters off).
 #include "common/runtime.h"
 #include "rlhf/dpo.h"
 #include "train/format.h"
@@ -45,14 +46,21 @@ int run_dpo(DpoOptions o) {
   rlhf::LoadOptions lo;
   lo.head = "lm";
   lo.device = device;
-  {
-    // The reference is always the starting model (also when resuming); its log-probs are computed once.
-    auto ref = rlhf::load_model(o.train.model, lo);
-    rlhf::dpo::compute_reference_logprobs(*ref, train_set, cfg.batch_size, cfg.pad_id, device);
-    rlhf::dpo::compute_reference_logprobs(*ref, eval_set, cfg.batch_size, cfg.pad_id, device);
+  // The reference is always the starting model (also when resuming); its log-probs are computed once. With LoRA it
+  // is the policy itself with its adapters off (the base bit for bit, lora/adapters.h): no second copy is loaded.
+  auto reference_logprobs = [&](rlhf::TransformerLM& ref) {
+    rlhf::dpo::compute_reference_logprobs(ref, train_set, cfg.batch_size, cfg.pad_id, device);
+    rlhf::dpo::compute_reference_logprobs(ref, eval_set, cfg.batch_size, cfg.pad_id, device);
+  };
+  if (!o.train.lora.enabled()) reference_logprobs(*rlhf::load_model(o.train.model, lo));
+  auto [policy, lora] = rlhf::cli::load_train_model(o.train, lo);
+  if (lora) {
+    rlhf::lora::AdaptersOff off(*policy);
+    reference_logprobs(*policy);
   }
-  auto policy = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
-  auto res = rlhf::dpo::train_dpo(*policy, train_set, eval_set, cfg, o.train.loop("dpo", config, fmt.options().to_json()));
+  auto loop = o.train.loop("dpo", config, fmt.options().to_json());
+  loop.lora = lora.get();
+  auto res = rlhf::dpo::train_dpo(*policy, train_set, eval_set, cfg, loop);
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},

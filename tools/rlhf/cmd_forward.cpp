@@ -1,4 +1,4 @@
-// rlhf forward --model DIR --input IN.safetensors --output OUT.safetensors
+// rlhf forward --model DIR [--adapter PEFT_DIR] --input IN.safetensors --output OUT.safetensors
 // IN: input_ids (I64, B×T), optional attention_mask (default ones), optional position_ids
 // (default cumsum(mask) - 1 clamped at 0). OUT: logits (F32, B×T×V) for a causal LM, scores (F32, B×L) for a
 // sequence classifier.
@@ -6,19 +6,23 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "io/safetensors.h"
+#include "lora/peft_format.h"
 #include "model/model.h"
 
 namespace {
 
 struct ForwardOptions {
   std::string model, input, output;
+  std::string adapter;  // a PEFT LoRA adapter applied on top of --model (unmerged)
 };
 
 int run_forward(const ForwardOptions& o) {
   const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   rlhf::LoadOptions lo;
   lo.device = device;
+  if (!o.adapter.empty()) lo = rlhf::lora::adapter_load_options(o.adapter, lo);
   auto model = rlhf::load_model(o.model, lo);
+  if (!o.adapter.empty()) rlhf::lora::load_peft_adapter(*model, o.adapter);
   auto in = rlhf::io::load_safetensors(o.input);
   RLHF_CHECK(in.count("input_ids"), o.input, ": needs a tensor \"input_ids\" (I64, B×T)");
   auto ids = in["input_ids"].to(torch::kInt64).to(device);
@@ -45,6 +49,7 @@ rlhf::cli::Command reg{"forward", "Run a model on token ids from a safetensors f
                          app.add_option("--input", o->input, "safetensors with input_ids [attention_mask, position_ids]")
                              ->required();
                          app.add_option("--output", o->output, "safetensors to write (logits or scores)")->required();
+                         app.add_option("--adapter", o->adapter, "PEFT LoRA adapter folder to apply to --model");
                          return [o] { return run_forward(*o); };
                        }};
 

@@ -15,6 +15,7 @@
 #include "reward/rules.h"
 #include "rlhf/ppo.h"
 #include "train/checkpoint.h"
+#include "train_flags.h"
 
 namespace {
 
@@ -82,6 +83,7 @@ rlhf::cli::Command reg{
         return app.add_option(name, field, help)->capture_default_str();
       };
       opt("--policy", c->policy, "SFT model folder (starting policy and frozen reference)")->required();
+      rlhf::cli::TrainFlags::add_lora_flags(app, c->lora);  // the policy's adapters; reference = adapters off
       auto ro = std::make_shared<rlhf::reward::RewardOptions>();
       app.add_option("--reward", ro->specs,
                      "reward-model folder | http://HOST:PORT/PATH (OpenRLHF protocol) | exec:COMMAND (JSONL on "

@@ -49,7 +49,10 @@ int run_reward(RewardOptions o) {
   lo.num_labels = 1;
   lo.score_init = "normal";
   lo.device = device;
-  auto model = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  auto [model, lora] = rlhf::cli::load_train_model(o.train, lo);
+  RLHF_CHECK(o.normalize == "none" || !lora, "--normalize ", o.normalize,
+             " with --lora-r: the offset goes into a base weight (the final norm's bias), which a PEFT adapter does "
+             "not carry (hint: leave --normalize out, or train without --lora-r)");
   // Checked before training, not after: the offset needs a bias after the final norm (see rlhf/reward.h).
   RLHF_CHECK(o.normalize == "none" || model->config().family == "gpt2", "--normalize ", o.normalize, ": ",
              model->config().family, " models have no bias after the final norm to hold the offset (GPT-2 only)");
@@ -59,6 +62,7 @@ int run_reward(RewardOptions o) {
   cfg.pad_id = fmt.pad_id();
   cfg.device = device;
   auto loop = o.train.loop("reward", config, fmt.options().to_json());
+  loop.lora = lora.get();
   auto res = rlhf::reward::train_reward(*model, train_set, eval_set, cfg, loop);
   nlohmann::json out{{"steps", res.steps},
                      {"train", rlhf::cli::metrics_json(res.last_train)},

@@ -33,15 +33,16 @@ int run_sft(SftOptions o) {
   rlhf::LoadOptions lo;
   lo.head = "lm";
   lo.device = device;
-  auto model = rlhf::load_model(o.train.resume.empty() ? o.train.model : o.train.resume, lo);
+  auto [model, lora] = rlhf::cli::load_train_model(o.train, lo);
   rlhf::sft::SftConfig cfg;
   cfg.batch_size = o.train.batch_size;
   cfg.packing = o.packing;
   cfg.max_len = o.train.max_len;
   cfg.pad_id = fmt.pad_id();
   cfg.device = device;
-  auto res = rlhf::sft::train_sft(*model, train_set, eval_set, cfg,
-                                  o.train.loop("sft", config, fmt.options().to_json()));
+  auto loop = o.train.loop("sft", config, fmt.options().to_json());
+  loop.lora = lora.get();
+  auto res = rlhf::sft::train_sft(*model, train_set, eval_set, cfg, loop);
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},

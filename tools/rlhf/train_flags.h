@@ -9,6 +9,8 @@
 
 #include "command.h"
 #include "common/error.h"
+#include "lora/peft_format.h"
+#include "model/model.h"
 #include "rlhf/examples.h"
 #include "train/loop.h"
 
@@ -44,6 +46,7 @@ struct TrainFlags {
   bool skip_bad_lines = false;
   bool chat = false;                 // format string prompts with the chat template
   std::string dtype = "fp32";        // fp32 | bf16 (autocast of the forward passes; weights stay fp32)
+  lora::LoraOptions lora;            // --lora-r > 0: train LoRA adapters only, save a PEFT adapter folder
 
   void add(CLI::App& app) {
     app.add_option("--model", model, "starting model folder")->required();
@@ -75,6 +78,17 @@ struct TrainFlags {
     app.add_flag("--skip-bad-lines", skip_bad_lines, "skip and count malformed lines instead of stopping");
     app.add_flag("--chat", chat, "format string prompts with the tokenizer's chat template");
     app.add_option("--dtype", dtype, "fp32 | bf16 (autocast)")->capture_default_str();
+    add_lora_flags(app, lora);
+  }
+
+  static void add_lora_flags(CLI::App& app, lora::LoraOptions& l) {
+    app.add_option("--lora-r", l.r, "LoRA rank (0: train the whole model)")->capture_default_str();
+    app.add_option("--lora-alpha", l.alpha, "LoRA alpha: the adapters are scaled by alpha/r")->capture_default_str();
+    app.add_option("--lora-dropout", l.dropout, "dropout on the adapters' input")->capture_default_str();
+    app.add_option("--lora-targets", l.targets,
+                   "modules to adapt, PEFT's names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj "
+                   "(GPT-2: c_attn,c_proj,c_fc) or all-linear (default: gpt2 c_attn; llama/qwen q_proj,v_proj)");
+    app.add_flag("--lora-rslora", l.use_rslora, "scale the adapters by alpha/sqrt(r) (rsLoRA)");
   }
 
   void validate() const {
@@ -93,6 +107,7 @@ struct TrainFlags {
                "\" is not one of none, tensorboard");
     data_options().validate();
     schedule().validate();
+    lora.validate();
   }
 
   DataOptions data_options() const {
@@ -119,7 +134,8 @@ struct TrainFlags {
             {"eval_every", eval_every}, {"log_every", log_every}, {"seed", seed},
             {"max_len", max_len},       {"overlong", overlong}, {"skip_bad_lines", skip_bad_lines},
             {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device},
-            {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}, {"report_to", report_to}};
+            {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}, {"report_to", report_to},
+            {"lora", lora.to_json()}};
   }
   train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
                           const nlohmann::json& format) const {
@@ -145,9 +161,50 @@ struct TrainFlags {
     l.label = label;
     l.autocast = dtype;
     l.json_files = {{"train_config.json", config}, {"rlhf_format.json", format}};
+    l.base_model = model;
     return l;
   }
 };
+
+// The model a training command trains, and its adapters when --lora-r > 0.
+struct TrainModel {
+  std::shared_ptr<TransformerLM> model;
+  std::shared_ptr<lora::LoraAdapters> lora;  // null without LoRA
+};
+
+// Without LoRA: --resume's model, else --model's. With LoRA: always --model (the frozen base), with fresh adapters
+// (drawn from --seed) or, resuming, the checkpoint's adapters (and score head).
+inline TrainModel load_train_model(const TrainFlags& f, const LoadOptions& lo) {
+  if (!f.lora.enabled()) {
+    RLHF_CHECK(f.resume.empty() || !lora::is_peft_adapter(f.resume), "--resume ", f.resume,
+               " holds a LoRA adapter: pass the same --lora-r (and --lora-* flags) as the run that wrote it");
+    return {load_model(f.resume.empty() ? f.model : f.resume, lo), nullptr};
+  }
+  TrainModel t;
+  t.model = load_model(f.model, lo);
+  if (f.resume.empty()) {
+    t.lora = lora::attach_lora(*t.model, f.lora, f.seed);
+  } else {
+    RLHF_CHECK(lora::is_peft_adapter(f.resume), "--resume ", f.resume,
+               " holds no LoRA adapter (adapter_config.json); it was written without --lora-r");
+    t.lora = lora::load_peft_adapter(*t.model, f.resume);
+    const auto& got = t.lora->options;
+    RLHF_CHECK(got.r == f.lora.r && got.alpha == f.lora.alpha && got.use_rslora == f.lora.use_rslora, "--resume ",
+               f.resume, ": its adapter has r = ", got.r, ", alpha = ", got.alpha, ", rslora = ", got.use_rslora,
+               " but the flags say r = ", f.lora.r, ", alpha = ", f.lora.alpha, ", rslora = ", f.lora.use_rslora,
+               " (hint: resume with the flags of the run that wrote it)");
+    t.lora->options = f.lora;  // dropout and targets as given
+    for (const auto& e : t.lora->entries) e.lora->dropout = f.lora.dropout;
+  }
+  std::cerr << "lora: " << t.lora->entries.size() << " adapted layers, "
+            << [&] {
+                 int64_t n = 0;
+                 for (const auto& w : lora::adapter_weights(*t.model, *t.lora)) n += w.tensor.numel();
+                 return n;
+               }()
+            << " trainable of " << t.model->parameter_count() << " parameters\n";
+  return t;
+}
 
 // Prints the resolved config (one JSON object) to stderr.
 inline void print_config(const std::string& command, const nlohmann::json& config) {
