@@ -9,9 +9,8 @@ namespace rlhf::lora {
 namespace {
 void freeze_base(TransformerLM& model) {
   for (auto& p : model.parameters()) p.set_requires_grad(false);
-  if (model.has_score_head())
-    for (auto& w : model.weights())
-      if (w.name == "score.weight") w.tensor.set_requires_grad(true);
+  // The head trains in full (its copy, when the model keeps the original for use with the adapters off).
+  if (model.has_score_head()) model.adapter_score_head().set_requires_grad(true);
 }
 }  // namespace
 
@@ -65,9 +64,8 @@ std::vector<NamedWeight> adapter_weights(TransformerLM& model, const LoraAdapter
     out.push_back({kPeftPrefix + e.module + ".lora_A.weight", e.lora->A});
     out.push_back({kPeftPrefix + e.module + ".lora_B.weight", e.lora->B});
   }
-  if (!adapters.modules_to_save.empty())
-    for (auto& w : model.weights())
-      if (w.name == "score.weight") out.push_back({kPeftPrefix + w.name, w.tensor});
+  if (!adapters.modules_to_save.empty() && model.has_score_head())
+    out.push_back({std::string(kPeftPrefix) + "score.weight", model.adapter_score_head()});
   return out;
 }
 
@@ -79,6 +77,9 @@ void merge_adapters(TransformerLM& model, const LoraAdapters& adapters) {
     // In float32, then back to the weight's dtype (PEFT casts bf16/fp16 to float32 for the product on the CPU too).
     w.copy_((w.to(torch::kFloat32) + e.lora->delta_weight(e.fan_in_fan_out).to(torch::kFloat32)).to(w.scalar_type()));
   }
+  if (model.has_adapter_score_head())  // the merged model is the adapted one: its head is the adapters' copy
+    for (auto& w : model.weights())
+      if (w.name == "score.weight") w.tensor.copy_(model.adapter_score_head());
   model.clear_linear_deltas();
 }
 

@@ -7,7 +7,10 @@
 //   merged:        W ← W + s·B·A (Conv1D: + s·(B·A)ᵀ); the adapters are removed, the model is a plain model again
 //
 // A reward or value model keeps its `score` head trainable and saves it with the adapter (modules_to_save
-// ["classifier", "score"], as PEFT's SEQ_CLS task sets it); turning the adapters off does not touch that head.
+// ["classifier", "score"], as PEFT's SEQ_CLS task sets it); turning the adapters off does not touch that head,
+// unless the model keeps a copy of it for the adapters (TransformerLM::make_adapter_score_head, PEFT's
+// ModulesToSaveWrapper: the PPO critic as an adapter on the reward model): then the copy trains and is saved, and
+// adapters off give the original head, the reward model exactly as loaded.
 #pragma once
 #include <memory>
 #include <string>

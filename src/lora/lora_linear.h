@@ -19,6 +19,7 @@ class LoraLinear : public LinearDelta {
       : A(std::move(A)), B(std::move(B)), scaling(scaling), dropout(dropout) {}
 
   torch::Tensor forward(const torch::Tensor& x, bool training) override;
+  std::vector<torch::Tensor> parameters() const override { return {A, B}; }
   // s·B·A (out, in), or (in, out) when fan_in_fan_out; float32 math, returned in A's dtype.
   torch::Tensor delta_weight(bool fan_in_fan_out) const;
 

@@ -219,13 +219,11 @@ std::shared_ptr<LoraAdapters> load_peft_adapter(TransformerLM& model, const std:
     RLHF_CHECK(model.has_score_head(), w_path, ": has \"", score_name,
                "\" (a reward model's head) but the base was loaded as a causal LM");
     torch::NoGradGuard ng;
-    for (auto& w : model.weights())
-      if (w.name == "score.weight") {
-        const auto& src = tensors[score_name];
-        RLHF_CHECK(src.sizes() == w.tensor.sizes(), w_path, ": tensor \"", score_name, "\" has shape ", src.sizes(),
-                   " but the model's score head is ", w.tensor.sizes());
-        w.tensor.copy_(src);
-      }
+    auto head = model.adapter_score_head();  // the model's head, or its adapters' copy (make_adapter_score_head)
+    const auto& src = tensors[score_name];
+    RLHF_CHECK(src.sizes() == head.sizes(), w_path, ": tensor \"", score_name, "\" has shape ", src.sizes(),
+               " but the model's score head is ", head.sizes());
+    head.copy_(src);
     used.insert(score_name);
     a->modules_to_save = modules_to_save.empty() ? std::vector<std::string>{"score"} : modules_to_save;
   } else if (seq_cls) {

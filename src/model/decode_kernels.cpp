@@ -64,7 +64,15 @@ torch::Tensor rows_linear(const torch::Tensor& x, const torch::Tensor& w, const 
 
 }  // namespace
 
-torch::Tensor linear_kn(const torch::Tensor& x, const torch::Tensor& w_kn, const torch::Tensor& b) {
+namespace {
+// A weight stored in another dtype than x (TransformerLM::store_frozen_weights: bf16 at rest) is computed in x's.
+torch::Tensor as_x(const torch::Tensor& x, const torch::Tensor& t) {
+  return !t.defined() || t.scalar_type() == x.scalar_type() ? t : t.to(x.scalar_type());
+}
+}  // namespace
+
+torch::Tensor linear_kn(const torch::Tensor& x, const torch::Tensor& w_stored, const torch::Tensor& b_stored) {
+  const auto w_kn = as_x(x, w_stored), b = as_x(x, b_stored);
   if (use_rows_kernel(x, w_kn, b)) return rows_linear(x, w_kn, b, kernels::Layout::kn);
   auto sizes = x.sizes().vec();
   sizes.back() = w_kn.size(1);
@@ -72,7 +80,8 @@ torch::Tensor linear_kn(const torch::Tensor& x, const torch::Tensor& w_kn, const
   return (b.defined() ? torch::addmm(b, x2, w_kn) : torch::mm(x2, w_kn)).view(sizes);
 }
 
-torch::Tensor linear_nk(const torch::Tensor& x, const torch::Tensor& w_nk, const torch::Tensor& b) {
+torch::Tensor linear_nk(const torch::Tensor& x, const torch::Tensor& w_stored, const torch::Tensor& b_stored) {
+  const auto w_nk = as_x(x, w_stored), b = as_x(x, b_stored);
   if (use_rows_kernel(x, w_nk, b)) return rows_linear(x, w_nk, b, kernels::Layout::nk);
   return b.defined() ? torch::nn::functional::linear(x, w_nk, b) : torch::nn::functional::linear(x, w_nk);
 }

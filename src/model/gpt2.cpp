@@ -97,28 +97,37 @@ class Gpt2 : public TransformerLM {
     const int64_t B = input_ids.size(0), T = input_ids.size(1), H = c.num_heads, D = c.head_dim, C = c.hidden_size;
     TORCH_CHECK(position_ids.max().item<int64_t>() < c.max_position, "position id beyond n_positions (",
                 c.max_position, "): the sequence is longer than GPT-2's position table");
-    auto x = torch::embedding(wte_, input_ids) + torch::embedding(wpe_, position_ids);  // (B, T, C)
+    auto x = computed(torch::embedding(wte_, input_ids)) + computed(torch::embedding(wpe_, position_ids));  // (B, T, C)
     auto bias = attention_bias(attention_mask, T, x.scalar_type());                     // (B, 1, T, S)
     for (size_t l = 0; l < layers_.size(); ++l) {
-      const auto& L = layers_[l];
       const int64_t site = kSitesPerLayer * static_cast<int64_t>(l);
-      auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
-        return add_delta(site + j, in, linear_kn(in, w, b));
+      // By value: with gradient checkpointing this runs again in backward, after body() has returned.
+      auto block = [this, l, site, B, T, H, D, C, bias, cache](const torch::Tensor& x_in) {
+        const auto& c = config_;
+        const auto& L = layers_[l];
+        auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+          return add_delta(site + j, in, linear_kn(in, w, b));
+        };
+        auto h = torch::layer_norm(x_in, {C}, computed(L.ln_1_w), computed(L.ln_1_b), c.norm_eps);
+        auto qkv = proj(0, h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D});
+        auto q = qkv.select(2, 0).transpose(1, 2);  // (B, H, T, D)
+        auto k = qkv.select(2, 1).transpose(1, 2);
+        auto v = qkv.select(2, 2).transpose(1, 2);
+        auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
+        auto a = attention(q, kv.first, kv.second, bias);  // (B, T, C)
+        auto x = x_in + proj(1, a, L.c_proj_w, L.c_proj_b);
+        h = torch::layer_norm(x, {C}, computed(L.ln_2_w), computed(L.ln_2_b), c.norm_eps);
+        auto f = activation(proj(2, h, L.c_fc_w, L.c_fc_b), c.activation);
+        return x + proj(3, f, L.mlp_proj_w, L.mlp_proj_b);
       };
-      auto h = torch::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, c.norm_eps);
-      auto qkv = proj(0, h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D});
-      auto q = qkv.select(2, 0).transpose(1, 2);  // (B, H, T, D)
-      auto k = qkv.select(2, 1).transpose(1, 2);
-      auto v = qkv.select(2, 2).transpose(1, 2);
-      auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
-      auto a = attention(q, kv.first, kv.second, bias);  // (B, T, C)
-      x = x + proj(1, a, L.c_proj_w, L.c_proj_b);
-      h = torch::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, c.norm_eps);
-      auto f = activation(proj(2, h, L.c_fc_w, L.c_fc_b), c.activation);
-      x = x + proj(3, f, L.mlp_proj_w, L.mlp_proj_b);
+      const auto& L = layers_[l];
+      x = run_block(x, cache,
+                    {L.ln_1_w, L.ln_1_b, L.c_attn_w, L.c_attn_b, L.c_proj_w, L.c_proj_b, L.ln_2_w, L.ln_2_b, L.c_fc_w,
+                     L.c_fc_b, L.mlp_proj_w, L.mlp_proj_b},
+                    site, site + kSitesPerLayer, block);
     }
     if (cache) cache->length += T;
-    return torch::layer_norm(x, {C}, ln_f_w_, ln_f_b_, c.norm_eps);
+    return torch::layer_norm(x, {C}, computed(ln_f_w_), computed(ln_f_b_), c.norm_eps);
   }
 
  private:

@@ -12,7 +12,9 @@ void KVCache::select_rows(const torch::Tensor& rows) {
   for (auto& t : v) t = t.index_select(0, rows);
 }
 
-torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight_stored, double eps) {
+  // A weight stored in another dtype (TransformerLM::store_frozen_weights) is cast to x's, exactly.
+  const auto weight = weight_stored.scalar_type() == x.scalar_type() ? weight_stored : weight_stored.to(x.scalar_type());
   if (auto y = small_rms_norm(x, weight, eps); y.defined()) return y;  // decode steps, see decode_kernels.h
   auto xf = x.to(torch::kFloat32);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);

@@ -125,31 +125,40 @@ class Llama : public TransformerLM {
     const auto& c = config_;
     const int64_t B = input_ids.size(0), T = input_ids.size(1);
     const int64_t H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
-    auto x = torch::embedding(embed_, input_ids);  // (B, T, C)
+    auto x = computed(torch::embedding(embed_, input_ids));  // (B, T, C)
     auto bias = attention_bias(attention_mask, T, x.scalar_type());
     auto [cos, sin] = rope_cos_sin(c, position_ids, x.scalar_type());
     for (size_t l = 0; l < layers_.size(); ++l) {
-      const auto& L = layers_[l];
       const int64_t site = kSitesPerLayer * static_cast<int64_t>(l);
-      auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
-        return add_delta(site + j, in, linear(in, w, b));
+      // By value: with gradient checkpointing this runs again in backward, after body() has returned.
+      auto block = [this, l, site, B, T, H, Hkv, D, bias, cos, sin, cache](const torch::Tensor& x_in) {
+        const auto& c = config_;
+        const auto& L = layers_[l];
+        auto proj = [&](int64_t j, const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+          return add_delta(site + j, in, linear(in, w, b));
+        };
+        auto h = rms_norm(x_in, L.in_norm, c.norm_eps);
+        auto q = proj(0, h, L.q_w, L.q_b).view({B, T, H, D});
+        auto k = proj(1, h, L.k_w, L.k_b).view({B, T, Hkv, D});
+        auto v = proj(2, h, L.v_w, L.v_b).view({B, T, Hkv, D}).transpose(1, 2);
+        if (c.qk_norm) {
+          q = rms_norm(q, L.q_norm, c.norm_eps);
+          k = rms_norm(k, L.k_norm, c.norm_eps);
+        }
+        q = rope_apply(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
+        k = rope_apply(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
+        auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
+        auto a = attention(q, kv.first, kv.second, bias);  // (B, T, H·D)
+        auto x = x_in + proj(3, a, L.o_w, L.o_b);
+        h = rms_norm(x, L.post_norm, c.norm_eps);
+        auto g = activation(proj(4, h, L.gate_w, L.gate_b), c.activation) * proj(5, h, L.up_w, L.up_b);
+        return x + proj(6, g, L.down_w, L.down_b);
       };
-      auto h = rms_norm(x, L.in_norm, c.norm_eps);
-      auto q = proj(0, h, L.q_w, L.q_b).view({B, T, H, D});
-      auto k = proj(1, h, L.k_w, L.k_b).view({B, T, Hkv, D});
-      auto v = proj(2, h, L.v_w, L.v_b).view({B, T, Hkv, D}).transpose(1, 2);
-      if (c.qk_norm) {
-        q = rms_norm(q, L.q_norm, c.norm_eps);
-        k = rms_norm(k, L.k_norm, c.norm_eps);
-      }
-      q = rope_apply(q.transpose(1, 2), cos, sin);  // (B, H, T, D)
-      k = rope_apply(k.transpose(1, 2), cos, sin);  // (B, Hkv, T, D)
-      auto kv = kv_cache_append(cache, static_cast<int64_t>(l), k, v);
-      auto a = attention(q, kv.first, kv.second, bias);  // (B, T, H·D)
-      x = x + proj(3, a, L.o_w, L.o_b);
-      h = rms_norm(x, L.post_norm, c.norm_eps);
-      auto g = activation(proj(4, h, L.gate_w, L.gate_b), c.activation) * proj(5, h, L.up_w, L.up_b);
-      x = x + proj(6, g, L.down_w, L.down_b);
+      const auto& L = layers_[l];
+      x = run_block(x, cache,
+                    {L.in_norm, L.q_w, L.q_b, L.k_w, L.k_b, L.v_w, L.v_b, L.o_w, L.o_b, L.q_norm, L.k_norm, L.post_norm,
+                     L.gate_w, L.up_w, L.down_w, L.gate_b, L.up_b, L.down_b},
+                    site, site + kSitesPerLayer, block);
     }
     if (cache) cache->length += T;
     return rms_norm(x, norm_, c.norm_eps);

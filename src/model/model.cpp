@@ -32,7 +32,23 @@ torch::Tensor TransformerLM::lm_logits(const torch::Tensor& hidden) {
 
 torch::Tensor TransformerLM::score(const torch::Tensor& hidden) {
   TORCH_CHECK(has_score_head(), "score: ", config_.architecture, " has no score head");
-  return torch::matmul(hidden, score_.t());
+  const auto& w = deltas_enabled_ && score_copy_.defined() ? score_copy_ : score_;
+  return torch::matmul(hidden, (w.scalar_type() == hidden.scalar_type() ? w : w.to(hidden.scalar_type())).t());
+}
+
+void TransformerLM::store_frozen_weights(torch::ScalarType dtype) {
+  torch::NoGradGuard ng;
+  for (auto& p : parameters()) {
+    if (p.requires_grad() || !p.is_floating_point() || p.scalar_type() == dtype) continue;
+    if (!compute_dtype_) compute_dtype_ = p.scalar_type();
+    TORCH_CHECK(*compute_dtype_ == p.scalar_type(), "store_frozen_weights: the parameters have several dtypes");
+    p.set_data(p.to(dtype));
+  }
+}
+
+void TransformerLM::make_adapter_score_head() {
+  TORCH_CHECK(has_score_head(), "make_adapter_score_head: ", config_.architecture, " has no score head");
+  score_copy_ = computed(score_.detach()).clone();  // trained: in the compute dtype even when score_ is stored bf16
 }
 
 void TransformerLM::set_linear_delta(int64_t site, std::shared_ptr<LinearDelta> delta) {
@@ -46,6 +62,29 @@ bool TransformerLM::has_linear_deltas() const {
   for (const auto& d : deltas_)
     if (d) return true;
   return false;
+}
+
+torch::Tensor TransformerLM::run_block(const torch::Tensor& x, const KVCache* cache,
+                                      std::vector<torch::Tensor> layer_tensors, int64_t site_begin, int64_t site_end,
+                                      BlockFn block) {
+  if (!gradient_checkpointing_ || cache || !torch::GradMode::is_enabled()) return block(x);
+  if (deltas_enabled_)
+    for (int64_t s = site_begin; s < site_end && s < static_cast<int64_t>(deltas_.size()); ++s)
+      if (deltas_[s])
+        for (auto& t : deltas_[s]->parameters()) layer_tensors.push_back(t);
+  // The recomputation in backward sees the model as this forward did (adapters on or off, train or eval), whatever
+  // was switched in between.
+  const bool deltas_on = deltas_enabled_, training = is_training();
+  auto as_now = [this, deltas_on, training, block = std::move(block)](const torch::Tensor& in) {
+    const bool was_on = deltas_enabled_, was_training = is_training();
+    deltas_enabled_ = deltas_on;
+    if (was_training != training) train(training);
+    auto y = block(in);
+    deltas_enabled_ = was_on;
+    if (was_training != training) train(was_training);
+    return y;
+  };
+  return checkpointed_block(std::move(as_now), x, layer_tensors);
 }
 
 std::vector<NamedWeight> TransformerLM::weights() {

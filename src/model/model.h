@@ -8,10 +8,12 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
+#include "model/grad_checkpoint.h"
 #include "model/layers.h"
 
 namespace rlhf {
@@ -37,6 +39,8 @@ class LinearDelta {
  public:
   virtual ~LinearDelta() = default;
   virtual torch::Tensor forward(const torch::Tensor& x, bool training) = 0;
+  // Its trainable tensors (gradient checkpointing passes them to the recomputed block).
+  virtual std::vector<torch::Tensor> parameters() const = 0;
 };
 
 class TransformerLM : public torch::nn::Module {
@@ -66,6 +70,24 @@ class TransformerLM : public torch::nn::Module {
   bool has_linear_deltas() const;
   void set_linear_deltas_enabled(bool on) { deltas_enabled_ = on; }
   bool linear_deltas_enabled() const { return deltas_enabled_; }
+
+  // PEFT's modules_to_save for the score head of a model whose body serves twice (the reward model and, through
+  // its adapters, the PPO critic): a trainable copy of the head that score() uses while the deltas are on, the
+  // original while they are off. adapter_score_head() is that copy, or the head itself when none was made.
+  void make_adapter_score_head();
+  torch::Tensor adapter_score_head() { return score_copy_.defined() ? score_copy_ : score_; }
+  bool has_adapter_score_head() const { return score_copy_.defined(); }
+
+  // Frozen weights at rest in `dtype` (bf16: half of fp32's memory), computed in the dtype they had: each use casts
+  // them up, which is exact, so the model computes what the fp32 model with bf16-rounded weights computes, bit for
+  // bit. Converts every floating parameter that does not require grad; the trainable ones (LoRA, a trained head)
+  // stay as they are. Call it once the model's requires_grad flags are final. --frozen-dtype bf16.
+  void store_frozen_weights(torch::ScalarType dtype);
+
+  // Gradient checkpointing (model/grad_checkpoint.h, --gradient-checkpointing): with grad mode on and no KV cache,
+  // each block keeps only its input and recomputes its activations in backward. Same gradients, less memory.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
 
   // Heads. has_lm_head(): causal LM; has_score_head(): classifier / value model.
   bool has_lm_head() const { return !config_.is_classifier; }
@@ -104,11 +126,25 @@ class TransformerLM : public torch::nn::Module {
     return y;
   }
 
+  // One block x -> block(x): checkpointed (grad_checkpoint.h) when gradient checkpointing is on, grad mode is on and
+  // there is no cache; else simply called. layer_tensors: the block's own weights; the deltas on sites
+  // [site_begin, site_end) are added to them. block must capture by value (it may run again in backward).
+  torch::Tensor run_block(const torch::Tensor& x, const KVCache* cache, std::vector<torch::Tensor> layer_tensors,
+                          int64_t site_begin, int64_t site_end, BlockFn block);
+
+  // t in the compute dtype (store_frozen_weights): a stored weight cast up, or an embedding row gathered from one.
+  torch::Tensor computed(const torch::Tensor& t) const {
+    return compute_dtype_ && t.defined() && t.scalar_type() != *compute_dtype_ ? t.to(*compute_dtype_) : t;
+  }
+
   ModelConfig config_;
+  std::optional<torch::ScalarType> compute_dtype_;  // set by store_frozen_weights
   torch::Tensor lm_head_;  // (V, C), untied only
   torch::Tensor score_;    // (L, C)
+  torch::Tensor score_copy_;  // (L, C): make_adapter_score_head's trainable copy; undefined without one
   std::vector<std::shared_ptr<LinearDelta>> deltas_;  // by site id; null = none
   bool deltas_enabled_ = true;
+  bool gradient_checkpointing_ = false;
 };
 
 // position_ids = cumsum(attention_mask) - 1, clamped at 0 (left padding gets position 0 on pads).

@@ -20,6 +20,11 @@ class ModelReward {
   Scores score(const Batch& batch);
   void load();  // the model, once (checks it has one score label); score() loads it when it needs it
   const std::string& dir() const { return dir_; }
+  // The loaded model (loads it): PPO's LoRA critic shares its frozen body (ppo.h RLHooks::reward_model).
+  std::shared_ptr<TransformerLM> model() {
+    load();
+    return model_;
+  }
 
  private:
   std::string dir_, device_;

@@ -91,6 +91,12 @@ std::string RewardSet::first_model_dir() const {
   return "";
 }
 
+std::shared_ptr<TransformerLM> RewardSet::first_model() {
+  for (auto& c : parts_)
+    if (c->spec.kind == SpecKind::model) return c->model->model();
+  return nullptr;
+}
+
 bool RewardSet::text_only() const { return first_model_dir().empty(); }
 
 Combined RewardSet::score(const Batch& batch) {

@@ -14,6 +14,10 @@
 #include "reward/batch.h"
 #include "reward/options.h"
 
+namespace rlhf {
+class TransformerLM;
+}
+
 namespace rlhf::reward {
 
 struct Combined {
@@ -37,6 +41,8 @@ class RewardSet {
   const std::vector<std::string>& names() const { return names_; }
   // The first reward-model folder among the specs, or "" (PPO initialises its critic from it).
   std::string first_model_dir() const;
+  // That folder's loaded model (loading it), or null when there is none.
+  std::shared_ptr<TransformerLM> first_model();
   // True when every component needs only text (no reward-model folder).
   bool text_only() const;
 

@@ -1,11 +1,16 @@
 // `rlhf bench` workloads; see bench.h for the math and ../shared/bench/torch_ref.py for the peer.
 #include "rlhf/bench.h"
 
+#include "common/memory.h"
+
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <chrono>
 #include <cstdlib>
 
@@ -15,6 +20,7 @@
 #include "kernels/rows_gemm.h"
 #include "model/decode_kernels.h"
 #include "model/model.h"
+#include "lora/adapters.h"
 #include "rlhf/dpo.h"
 #include "rlhf/ppo.h"
 #include "train/autocast.h"
@@ -32,12 +38,6 @@ constexpr int64_t kPad = 0, kEos = 1;  // as the peer: data tokens drawn from [2
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double peak_rss_mb() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -266,6 +266,11 @@ void BenchConfig::validate() const {
   RLHF_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "--device must be cpu or cuda, not \"", device, "\"");
   RLHF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype must be fp32 or bf16, not \"", dtype, "\"");
   RLHF_CHECK(dtype == "fp32" || (task != "ppo" && task != "grpo"), "--task ppo/grpo run in fp32 only");
+  lora.validate();
+  RLHF_CHECK(!lora.enabled() || task == "ppo" || task == "grpo", "--lora-r: only --task ppo and grpo take LoRA here");
+  memory.validate();
+  RLHF_CHECK((!memory.gradient_checkpointing && !memory.frozen_bf16()) || task == "ppo" || task == "grpo",
+             "--gradient-checkpointing and --frozen-dtype: only --task ppo and grpo take them here");
   const auto cfg = model_config_json(model, false);
   if (cfg.contains("n_positions")) {
     const int64_t n = cfg["n_positions"].get<int64_t>();
@@ -278,7 +283,8 @@ json BenchConfig::to_json() const {
           {"seq_len", seq_len}, {"steps", steps}, {"seed", seed}, {"threads", threads},
           {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs}, {"group", group},
           {"sft_loss", sft_loss}, {"max_grad_norm", max_grad_norm}, {"trl_metrics", trl_metrics},
-          {"device", device}, {"dtype", dtype}, {"reference_kernels", reference_kernels}};
+          {"device", device}, {"dtype", dtype}, {"reference_kernels", reference_kernels}, {"lora", lora.to_json()},
+          {"memory", memory.to_json()}};
 }
 
 json model_config_json(const std::string& name, bool classifier) {
@@ -321,8 +327,31 @@ json model_config_json(const std::string& name, bool classifier) {
          {"rms_norm_eps", 1e-6},
          {"hidden_act", "silu"},
          {"tie_word_embeddings", true}};
+  } else if (std::filesystem::exists(name)) {
+    // A Hugging Face config.json (or its folder): the shapes only, the weights are random.
+    const auto path = std::filesystem::is_directory(name) ? std::filesystem::path(name) / "config.json"
+                                                          : std::filesystem::path(name);
+    std::ifstream in(path);
+    RLHF_CHECK(in, path.string(), ": cannot read (hint: --model takes a benchmark name or a config.json)");
+    try {
+      j = json::parse(in);
+    } catch (const json::exception& e) {
+      fail(path.string(), ": not JSON (", e.what(), ")");
+    }
+    RLHF_CHECK(j.is_object() && j.contains("model_type"), path.string(), ": not a Hugging Face config.json (no model_type)");
+    const std::string type = j["model_type"].get<std::string>();
+    static const std::map<std::string, std::pair<std::string, std::string>> kArch = {
+        {"gpt2", {"GPT2LMHeadModel", "GPT2ForSequenceClassification"}},
+        {"llama", {"LlamaForCausalLM", "LlamaForSequenceClassification"}},
+        {"qwen2", {"Qwen2ForCausalLM", "Qwen2ForSequenceClassification"}},
+        {"qwen3", {"Qwen3ForCausalLM", "Qwen3ForSequenceClassification"}}};
+    const auto it = kArch.find(type);
+    RLHF_CHECK(it != kArch.end(), path.string(), ": model_type \"", type, "\" is not one of gpt2, llama, qwen2, qwen3");
+    j["architectures"] = {classifier ? it->second.second : it->second.first};
+    j.erase("id2label");
+    j.erase("label2id");
   } else {
-    fail("--model must be gpt2-tiny, gpt2-small, llama-tiny or qwen2-0.5b, not \"", name, "\"");
+    fail("--model must be gpt2-tiny, gpt2-small, llama-tiny, qwen2-0.5b or a config.json, not \"", name, "\"");
   }
   if (classifier) j["num_labels"] = 1;
   return j;
@@ -410,11 +439,35 @@ json run_bench(const BenchConfig& cfg_in) {
   } else {
     // policy and its frozen copy π_ref; the reward model and the critic starting as its copy (TRL's ppo.py
     // loads both from reward_model_path).
+    // With LoRA (as `rlhf ppo --lora-r`): π_ref is π with its adapters off, and the critic is an adapter with its
+    // own head on the reward model's frozen body: one copy of each model's weights.
     RLModels m;
     m.policy = make_model(c, false, c.seed, device);
-    m.ref = make_model(c, false, c.seed, device);
     m.reward = make_model(c, true, c.seed + 7, device);
-    if (c.task == "ppo") m.critic = make_model(c, true, c.seed + 7, device);
+    if (c.lora.enabled()) {
+      m.policy_lora = lora::attach_lora(*m.policy, c.lora, c.seed);
+      m.ref = m.policy;
+      if (c.task == "ppo") {
+        m.critic = m.reward;
+        m.critic->make_adapter_score_head();
+        m.critic_lora = lora::attach_lora(*m.critic, c.lora, c.seed + 1);
+      }
+    } else {
+      m.ref = make_model(c, false, c.seed, device);
+      if (c.task == "ppo") m.critic = make_model(c, true, c.seed + 7, device);
+    }
+    m.policy->set_gradient_checkpointing(c.memory.gradient_checkpointing);
+    if (m.critic) m.critic->set_gradient_checkpointing(c.memory.gradient_checkpointing);
+    if (c.memory.frozen_bf16()) {  // as rlhf ppo --frozen-dtype bf16 (ppo.cpp run_rl)
+      const auto bf16 = [](TransformerLM& model, bool freeze_all) {
+        if (freeze_all)
+          for (auto& p : model.parameters()) p.set_requires_grad(false);
+        model.store_frozen_weights(torch::kBFloat16);
+      };
+      if (m.policy_lora) bf16(*m.policy, false);
+      else bf16(*m.ref, true);
+      bf16(*m.reward, m.reward != m.critic);
+    }
     params = m.policy->parameter_count();
     RLData data;
     const int64_t n_prompts = c.task == "ppo" ? c.batch : c.batch / c.group;
@@ -501,7 +554,10 @@ json run_bench(const BenchConfig& cfg_in) {
     res["flops_per_token"] = per_token;
     res["model_gflops_per_s"] = round1(per_token * tokens / wall / 1e9);
   }
-  res["peak_rss_mb"] = round1(peak_rss_mb());
+  for (const auto& [k, v] : memory_metrics()) res[k] = v;
+  if (c.lora.enabled()) res["lora"] = c.lora.to_json();
+  res["gradient_checkpointing"] = c.memory.gradient_checkpointing;
+  res["frozen_dtype"] = c.memory.frozen_dtype;
   return res;
 }
 

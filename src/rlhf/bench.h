@@ -18,11 +18,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "lora/options.h"
+#include "train/memory_options.h"
+
 namespace rlhf::bench {
 
 struct BenchConfig {
   std::string task = "sft";         // sft | rm | dpo | generate | ppo | grpo
-  std::string model = "gpt2-tiny";  // gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b (the GPU baseline's shape)
+  // gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b (the GPU baseline's shape), or a Hugging Face config.json
+  // (a file, or a folder holding one): its shapes with random weights, e.g. Qwen2.5-1.5B's config
+  std::string model = "gpt2-tiny";
   int64_t batch = 8;                // B
   int64_t prompt_len = 64;          // P
   int64_t gen_len = 64;             // G
@@ -40,12 +45,17 @@ struct BenchConfig {
   std::string device = "cpu";       // cpu | cuda
   std::string dtype = "fp32";       // fp32 | bf16 (sft/rm: autocast, fp32 master weights; generate: bf16 weights)
   bool reference_kernels = false;   // libtorch ops only (no rows_gemm, no fused sampling): results must not change
+  // ppo/grpo: LoRA on the policy (reference = adapters off) and, for ppo, the critic as an adapter on the reward
+  // model's body, as `rlhf ppo --lora-r` runs them; and gradient checkpointing of the trained models.
+  lora::LoraOptions lora;
+  train::MemoryOptions memory;
 
   void validate() const;  // throws with the allowed values
   nlohmann::json to_json() const;
 };
 
-// The config.json of a named benchmark model (causal LM, or the *ForSequenceClassification with 1 label).
+// The config.json of a named benchmark model, or of a config.json file / folder (causal LM, or the
+// *ForSequenceClassification with 1 label).
 nlohmann::json model_config_json(const std::string& name, bool classifier);
 
 // Runs the benchmark and returns the result line (the peer's keys plus peak_rss_mb, device, dtype).

@@ -49,6 +49,7 @@ namespace rlhf {
 
 void PPOConfig::validate() const {
   lora.validate();
+  memory.validate();
   RLHF_CHECK(algo == "ppo" || algo == "grpo" || algo == "rloo", "--algo must be ppo, grpo or rloo, not \"", algo,
              "\"");
   RLHF_CHECK(critic_init == "reward" || critic_init == "policy", "--critic-init must be reward or policy, not \"",
@@ -98,6 +99,7 @@ json PPOConfig::to_json() const {
           {"algo", algo},
           {"chat", chat},
           {"lora", lora.to_json()},
+          {"memory", memory.to_json()},
           {"iterations", iterations},
           {"batch_size", batch_size},
           {"group_size", group_size},
@@ -301,7 +303,9 @@ void save_rl_checkpoint(const PPOConfig& cfg, RLModels& models, train::AdamW& po
   so.max_shard_bytes = parse_shard_size(cfg.max_shard_size);
   if (models.policy_lora) ck.adapters.push_back({"", models.policy.get(), models.policy_lora.get(), {cfg.policy, cfg.policy}});
   else ck.models.push_back({"", models.policy.get(), so});
-  if (models.critic) {
+  if (models.critic_lora) {
+    ck.adapters.push_back({"critic", models.critic.get(), models.critic_lora.get(), {cfg.reward, cfg.reward}});
+  } else if (models.critic) {
     SaveOptions cso;
     cso.max_shard_bytes = so.max_shard_bytes;
     cso.source_dir = cfg.critic.empty() ? (cfg.critic_init == "reward" ? cfg.reward : cfg.policy) : cfg.critic;
@@ -347,7 +351,11 @@ Optimizers::Optimizers(const PPOConfig& cfg, RLModels& models)
              adamw_config(cfg)) {
   if (cfg.algo == "ppo") {
     const auto acfg = adamw_config(cfg);
-    critic = std::make_unique<train::AdamW>(train::default_param_groups(named_params(*models.critic), acfg), acfg);
+    critic = std::make_unique<train::AdamW>(
+        train::default_param_groups(models.critic_lora ? train::lora_params(*models.critic, *models.critic_lora)
+                                                       : named_params(*models.critic),
+                                    acfg),
+        acfg);
   }
   sched.kind = cfg.lr_schedule;
   sched.warmup_steps = cfg.warmup_steps;
@@ -443,10 +451,21 @@ ScoreQuery score_query(const RLData& data, const std::vector<Prompt>& prompts, c
   return q;
 }
 
+// The reward model's scores (rollout.h sequence_scores). With the critic an adapter on the reward model's body,
+// the same weights with the critic's adapters (and value head) off: the reward model exactly as loaded.
+torch::Tensor reward_model_scores(RLModels& models, const Rollout& r) {
+  std::optional<lora::AdaptersOff> off;
+  if (models.critic_lora) off.emplace(*models.reward);
+  return sequence_scores(*models.reward, r);
+}
+
 // s of each row: the score hook (with its components) or the reward model at the last real token. (B,) float32.
 torch::Tensor raw_scores(RLModels& models, const RLHooks& hooks, const ScoreQuery& q, train::Metrics* components) {
-  if (!hooks.score) return sequence_scores(*models.reward, q.rollout);
+  if (!hooks.score) return reward_model_scores(models, q.rollout);
+  std::optional<lora::AdaptersOff> off;  // the hook's reward model may be the LoRA critic's body
+  if (models.critic_lora) off.emplace(*models.critic);
   ScoreResult res = hooks.score(q);
+  off.reset();
   RLHF_CHECK(res.score.defined() && res.score.dim() == 1 && res.score.size(0) == q.rollout.batch(),
              "the score hook returned ", res.score.defined() ? res.score.sizes() : c10::IntArrayRef{},
              " for a batch of ", q.rollout.batch());
@@ -475,7 +494,7 @@ Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, 
   }
   sc.raw_score = hooks.score ? raw_scores(models, hooks, score_query(data, data.prompts, r, s.prompt_of_row, it + 1),
                                           &sc.components)
-                             : sequence_scores(*models.reward, r);
+                             : reward_model_scores(models, r);
   auto score = sc.raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
   score = score * cfg.score_scale;
   if (cfg.normalize_score) {
@@ -725,7 +744,9 @@ void prepare_models(RLModels& models) {
     for (auto& p : models.policy->parameters()) p.set_requires_grad(true);
   if (models.critic) {
     models.critic->eval();
-    for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
+    if (models.critic_lora) lora::install_adapters(*models.critic, *models.critic_lora);  // the RM's body frozen
+    else
+      for (auto& p : models.critic->parameters()) p.set_requires_grad(true);
   }
 }
 
@@ -967,7 +988,25 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
     LoadOptions co;
     co.head = "score";
     co.device = device;
-    if (cfg.resume) {
+    const auto rm_body = models.reward ? models.reward : hooks.reward_model;
+    if (models.policy_lora && cfg.critic.empty() && cfg.critic_init == "reward" && rm_body) {
+      // The critic as an adapter of its own on the reward model's frozen body (loaded for scoring anyway): V = the
+      // reward model with the critic's adapters and its own copy of the head (PEFT's modules_to_save), started
+      // from the reward model's head as --critic-init reward starts a full critic; with the adapters off the same
+      // weights are the reward model exactly. No second copy of the reward model, no optimizer state for it.
+      models.critic = rm_body;
+      models.critic->make_adapter_score_head();
+      const std::string critic_ck = (fs::path(ck) / "critic").string();
+      if (cfg.resume) {
+        RLHF_CHECK(lora::is_peft_adapter(critic_ck), critic_ck,
+                   ": not an adapter folder (this checkpoint was written by a run whose critic was a full model)");
+        models.critic_lora = lora::load_peft_adapter(*models.critic, critic_ck);
+        for (const auto& e : models.critic_lora->entries) e.lora->dropout = cfg.lora.dropout;
+      } else {
+        // Its own draw of A (seed + 1): the critic's adapters are not the policy's.
+        models.critic_lora = lora::attach_lora(*models.critic, cfg.lora, cfg.seed + 1);
+      }
+    } else if (cfg.resume) {
       models.critic = load_model((fs::path(ck) / "critic").string(), co);
     } else if (!cfg.critic.empty()) {
       models.critic = load_model(cfg.critic, co);
@@ -979,6 +1018,20 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
       models.critic = load_model(cfg.policy, co);
     }
   }
+  if (cfg.memory.frozen_bf16()) {
+    // Every frozen model at rest in bf16, computed in fp32: π_ref (or the base under π's adapters) and the reward
+    // model (also under the critic's adapters). The trained weights (adapters, heads, full models) stay fp32.
+    const auto bf16 = [](TransformerLM& m, bool freeze_all) {
+      if (freeze_all) freeze(m);
+      m.store_frozen_weights(torch::kBFloat16);
+    };
+    if (models.policy_lora) bf16(*models.policy, false);
+    else bf16(*models.ref, true);
+    const auto rm = models.reward ? models.reward : hooks.reward_model;
+    if (rm) bf16(*rm, rm != models.critic);
+  }
+  models.policy->set_gradient_checkpointing(cfg.memory.gradient_checkpointing);
+  if (models.critic) models.critic->set_gradient_checkpointing(cfg.memory.gradient_checkpointing);
   Formatter fmt = Formatter::from_dir(cfg.policy, cfg.chat);
   RLData data;
   data.formatter = &fmt;

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "rlhf/rollout.h"
 #include "train/batching.h"
+#include "train/memory_options.h"
 #include "train/metrics.h"
 
 namespace rlhf {
@@ -37,9 +38,11 @@ struct PPOConfig {
   int chat = -1;              // -1: as the policy's rlhf_format.json says; 0/1: force plain / chat prompts
   bool resume = false;        // continue from OUT/checkpoint
   // LoRA on the policy (--lora-r > 0): only its adapters train; the reference is the policy with its adapters off
-  // (no second copy of the weights); checkpoint/ and final/ are PEFT adapter folders. The critic (PPO) stays a
-  // full model trained in full: it starts from the reward model, whose weights are not the policy's.
+  // (no second copy of the weights); checkpoint/ and final/ are PEFT adapter folders. The critic (PPO, with
+  // --critic-init reward and no --critic) is an adapter of its own on the reward model's frozen body, with its own
+  // copy of the head; otherwise a full model trained in full.
   lora::LoraOptions lora;
+  train::MemoryOptions memory;  // --gradient-checkpointing: the policy's and the critic's training forwards
 
   // --- rollout
   int64_t iterations = 100;       // rollout + update rounds
@@ -132,6 +135,9 @@ struct RLHooks {
   // their combination) and scripted rewards in tests. An exception names what failed; the loop adds the
   // iteration's last good checkpoint.
   std::function<ScoreResult(const ScoreQuery&)> score;
+  // The reward model behind `score`, when it has one (the first reward-model folder of --reward): with LoRA the
+  // PPO critic is an adapter on its frozen body instead of a second copy; `score` then runs with those adapters off.
+  std::shared_ptr<TransformerLM> reward_model;
   // Called after each iteration with its metrics.
   std::function<void(int64_t iteration, const train::Metrics&)> on_iteration;
 };
@@ -143,6 +149,9 @@ struct RLModels {
   std::shared_ptr<TransformerLM> reward;  // frozen; may be null when hooks.score is set
   // LoRA (PPOConfig::lora): the policy's adapters; then ref is the policy itself, scored with the adapters off.
   std::shared_ptr<lora::LoraAdapters> policy_lora;
+  // LoRA with --critic-init reward: the critic's adapters on the reward model; then critic == reward (one object),
+  // which scores with these adapters off and estimates values with them on.
+  std::shared_ptr<lora::LoraAdapters> critic_lora;
 };
 
 struct RLData {

@@ -1,5 +1,7 @@
 #include "train/metrics.h"
 
+#include "common/memory.h"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -82,7 +84,11 @@ MetricsLog::MetricsLog(const std::string& path, bool append, const std::string& 
 
 MetricsLog::~MetricsLog() = default;
 
-void MetricsLog::log(int64_t step, const Metrics& m, const std::string& split) {
+void MetricsLog::log(int64_t step, const Metrics& metrics, const std::string& split) {
+  // Every training line carries the process's peak memory so far (common/memory.h).
+  Metrics m = metrics;
+  if (split == "train")
+    for (auto& kv : memory_metrics()) m.push_back(std::move(kv));
   nlohmann::ordered_json j;
   j["step"] = step;
   j["split"] = split;

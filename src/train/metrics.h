@@ -2,7 +2,8 @@
 // metrics.jsonl ({"step": 12, "loss": 0.53, "lr": 1e-5, ...}), and Progress shows them: a one-line progress bar
 // with ETA when stderr is a terminal, plain log lines (every `log_every` steps) otherwise. With report_to
 // "tensorboard" the same values also go to TensorBoard event files in OUT/runs/ (train/tensorboard.h), tagged
-// "<split>/<name>" ("train/loss", "eval/loss") as transformers' TensorBoard callback names them.
+// "<split>/<name>" ("train/loss", "eval/loss") as transformers' TensorBoard callback names them. Every train line
+// also carries peak_rss_mb (and peak_cuda_allocated_mb on CUDA): the process's high-water mark so far.
 #pragma once
 #include <chrono>
 #include <cstdint>

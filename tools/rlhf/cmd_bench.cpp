@@ -1,6 +1,7 @@
-// rlhf bench --task sft|rm|dpo|generate|ppo|grpo --model gpt2-tiny|gpt2-small|llama-tiny|qwen2-0.5b [--batch B]
-//   [--prompt-len P] [--gen-len G] [--seq-len T] [--steps N] [--threads N] [--device cpu|cuda] [--dtype fp32|bf16]
-//   [--reference-kernels] [--mfu]
+// rlhf bench --task sft|rm|dpo|generate|ppo|grpo --model gpt2-tiny|gpt2-small|llama-tiny|qwen2-0.5b|CONFIG.json
+//   [--batch B] [--prompt-len P] [--gen-len G] [--seq-len T] [--steps N] [--threads N] [--device cpu|cuda]
+//   [--dtype fp32|bf16] [--reference-kernels] [--mfu] [--lora-r R --lora-alpha A --lora-targets all-linear]
+//   [--gradient-checkpointing]
 // Random weights and tokens with a fixed seed, one warm-up, then one JSON line with the keys of the PyTorch
 // peer ../shared/bench/torch_ref.py (plus peak_rss_mb). --mfu adds a large sgemm's GFLOP/s and the fraction of
 // it that the sft step reaches (nanoGPT's MFU).
@@ -10,6 +11,7 @@
 #include "command.h"
 #include "common/runtime.h"
 #include "rlhf/bench.h"
+#include "train_flags.h"
 
 namespace {
 
@@ -43,7 +45,8 @@ rlhf::cli::Command reg{
       auto f = std::make_shared<BenchFlags>();
       auto& c = f->cfg;
       app.add_option("--task", c.task, "sft | rm | dpo | generate | ppo | grpo")->capture_default_str();
-      app.add_option("--model", c.model, "gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b")->capture_default_str();
+      app.add_option("--model", c.model, "gpt2-tiny | gpt2-small | llama-tiny | qwen2-0.5b | a config.json (random weights)")
+          ->capture_default_str();
       app.add_option("--batch", c.batch, "B")->capture_default_str();
       app.add_option("--prompt-len", c.prompt_len, "P")->capture_default_str();
       app.add_option("--gen-len", c.gen_len, "G")->capture_default_str();
@@ -62,6 +65,8 @@ rlhf::cli::Command reg{
           ->capture_default_str();
       app.add_flag("--reference-kernels", c.reference_kernels,
                    "libtorch ops only (no few-row matmul kernels, no fused sampler): same tokens and losses, slower");
+      rlhf::cli::TrainFlags::add_lora_flags(app, c.lora);  // ppo/grpo: as rlhf ppo --lora-r
+      rlhf::cli::TrainFlags::add_memory_flags(app, c.memory);
       app.add_flag("--mfu", f->mfu, "also measure a large matmul's GFLOP/s and report the sft step's fraction");
       app.add_option("--peak-n", f->peak_n, "matrix size of that matmul")->capture_default_str();
       return [f] { return run_bench_cmd(*f); };

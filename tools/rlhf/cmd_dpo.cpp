@@ -52,7 +52,14 @@ int run_dpo(DpoOptions o) {
     rlhf::dpo::compute_reference_logprobs(ref, train_set, cfg.batch_size, cfg.pad_id, device);
     rlhf::dpo::compute_reference_logprobs(ref, eval_set, cfg.batch_size, cfg.pad_id, device);
   };
-  if (!o.train.lora.enabled()) reference_logprobs(*rlhf::load_model(o.train.model, lo));
+  if (!o.train.lora.enabled()) {
+    auto ref = rlhf::load_model(o.train.model, lo);
+    if (o.train.memory.frozen_bf16()) {
+      for (auto& p : ref->parameters()) p.set_requires_grad(false);
+      ref->store_frozen_weights(torch::kBFloat16);
+    }
+    reference_logprobs(*ref);
+  }
   auto [policy, lora] = rlhf::cli::load_train_model(o.train, lo);
   if (lora) {
     rlhf::lora::AdaptersOff off(*policy);
@@ -64,7 +71,8 @@ int run_dpo(DpoOptions o) {
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},
-                              {"seconds", res.seconds}}
+                              {"seconds", res.seconds},
+                              {"memory", rlhf::cli::memory_json()}}
                    .dump()
             << "\n";
   return 0;

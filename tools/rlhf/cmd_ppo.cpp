@@ -63,6 +63,7 @@ int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::stri
              "ppo: --critic-init reward needs a reward-model folder among --reward (hint: with only servers, ",
              "commands or rules, pass --critic-init policy, or --algo grpo / rloo, which need no critic)");
   hooks.score = score_hook(rewards, ro.label_key);
+  hooks.reward_model = rewards->first_model();
   cfg.validate();
   std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
   std::cerr << "reward config: " << ro.to_json().dump() << " (components: ";
@@ -71,7 +72,8 @@ int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::stri
   rlhf::train::write_json_atomic((std::filesystem::path(cfg.out) / "reward_config.json").string(), ro.to_json());
   auto history = rlhf::run_rl(cfg, hooks);
   if (!history.empty()) {
-    std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final\n";
+    std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final; "
+              << rlhf::memory_summary() << "\n";
   }
   return 0;
 }
@@ -84,6 +86,7 @@ rlhf::cli::Command reg{
       };
       opt("--policy", c->policy, "SFT model folder (starting policy and frozen reference)")->required();
       rlhf::cli::TrainFlags::add_lora_flags(app, c->lora);  // the policy's adapters; reference = adapters off
+      rlhf::cli::TrainFlags::add_memory_flags(app, c->memory);
       auto ro = std::make_shared<rlhf::reward::RewardOptions>();
       app.add_option("--reward", ro->specs,
                      "reward-model folder | http://HOST:PORT/PATH (OpenRLHF protocol) | exec:COMMAND (JSONL on "

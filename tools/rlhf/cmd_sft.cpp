@@ -46,7 +46,8 @@ int run_sft(SftOptions o) {
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},
-                              {"seconds", res.seconds}}
+                              {"seconds", res.seconds},
+                              {"memory", rlhf::cli::memory_json()}}
                    .dump()
             << "\n";
   return 0;

@@ -8,11 +8,13 @@
 #include <string>
 
 #include "command.h"
+#include "common/memory.h"
 #include "common/error.h"
 #include "lora/peft_format.h"
 #include "model/model.h"
 #include "rlhf/examples.h"
 #include "train/loop.h"
+#include "train/memory_options.h"
 
 namespace rlhf::cli {
 
@@ -47,6 +49,7 @@ struct TrainFlags {
   bool chat = false;                 // format string prompts with the chat template
   std::string dtype = "fp32";        // fp32 | bf16 (autocast of the forward passes; weights stay fp32)
   lora::LoraOptions lora;            // --lora-r > 0: train LoRA adapters only, save a PEFT adapter folder
+  train::MemoryOptions memory;       // --gradient-checkpointing
 
   void add(CLI::App& app) {
     app.add_option("--model", model, "starting model folder")->required();
@@ -79,6 +82,17 @@ struct TrainFlags {
     app.add_flag("--chat", chat, "format string prompts with the tokenizer's chat template");
     app.add_option("--dtype", dtype, "fp32 | bf16 (autocast)")->capture_default_str();
     add_lora_flags(app, lora);
+    add_memory_flags(app, memory);
+  }
+
+  static void add_memory_flags(CLI::App& app, train::MemoryOptions& m) {
+    app.add_flag("--gradient-checkpointing", m.gradient_checkpointing,
+                 "recompute each block's activations in backward instead of keeping them (less memory, ~30% more "
+                 "compute)");
+    app.add_option("--frozen-dtype", m.frozen_dtype,
+                   "fp32 | bf16: store frozen weights (reference, reward model, the base under LoRA) in bf16, computed "
+                   "in fp32")
+        ->capture_default_str();
   }
 
   static void add_lora_flags(CLI::App& app, lora::LoraOptions& l) {
@@ -108,6 +122,7 @@ struct TrainFlags {
     data_options().validate();
     schedule().validate();
     lora.validate();
+    memory.validate();
   }
 
   DataOptions data_options() const {
@@ -135,7 +150,7 @@ struct TrainFlags {
             {"max_len", max_len},       {"overlong", overlong}, {"skip_bad_lines", skip_bad_lines},
             {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device},
             {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}, {"report_to", report_to},
-            {"lora", lora.to_json()}};
+            {"lora", lora.to_json()},   {"memory", memory.to_json()}};
   }
   train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
                           const nlohmann::json& format) const {
@@ -178,10 +193,13 @@ inline TrainModel load_train_model(const TrainFlags& f, const LoadOptions& lo) {
   if (!f.lora.enabled()) {
     RLHF_CHECK(f.resume.empty() || !lora::is_peft_adapter(f.resume), "--resume ", f.resume,
                " holds a LoRA adapter: pass the same --lora-r (and --lora-* flags) as the run that wrote it");
-    return {load_model(f.resume.empty() ? f.model : f.resume, lo), nullptr};
+    auto model = load_model(f.resume.empty() ? f.model : f.resume, lo);
+    model->set_gradient_checkpointing(f.memory.gradient_checkpointing);
+    return {model, nullptr};
   }
   TrainModel t;
   t.model = load_model(f.model, lo);
+  t.model->set_gradient_checkpointing(f.memory.gradient_checkpointing);
   if (f.resume.empty()) {
     t.lora = lora::attach_lora(*t.model, f.lora, f.seed);
   } else {
@@ -196,6 +214,7 @@ inline TrainModel load_train_model(const TrainFlags& f, const LoadOptions& lo) {
     t.lora->options = f.lora;  // dropout and targets as given
     for (const auto& e : t.lora->entries) e.lora->dropout = f.lora.dropout;
   }
+  if (f.memory.frozen_bf16()) t.model->store_frozen_weights(torch::kBFloat16);  // the base: frozen by the adapters
   std::cerr << "lora: " << t.lora->entries.size() << " adapted layers, "
             << [&] {
                  int64_t n = 0;
@@ -217,6 +236,13 @@ namespace rlhf::cli {
 inline nlohmann::json metrics_json(const train::Metrics& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+// The memory part of a training command's closing summary: {"peak_rss_mb": ..., "peak_cuda_allocated_mb": ...}.
+inline nlohmann::json memory_json() {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : memory_metrics()) j[k] = v;
   return j;
 }
 
