@@ -261,6 +261,8 @@ void BenchConfig::validate() const {
   RLHF_CHECK(temperature > 0, "--temperature must be > 0");
   RLHF_CHECK(mini_batches > 0 && batch % mini_batches == 0, "batch must be a multiple of --mini-batches");
   RLHF_CHECK(ppo_epochs > 0, "--ppo-epochs must be > 0");
+  RLHF_CHECK(warmup >= 0 && (warmup >= 1 || task == "ppo" || task == "grpo"),
+             "--warmup must be >= 1 (0 only for --task ppo and grpo)");
   RLHF_CHECK(sft_loss == "nll", "--sft-loss: only nll is implemented here (the peer also has chunked_nll)");
   RLHF_CHECK(max_grad_norm >= 0, "--max-grad-norm must be >= 0");
   RLHF_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "--device must be cpu or cuda, not \"", device, "\"");
@@ -280,7 +282,7 @@ void BenchConfig::validate() const {
 
 json BenchConfig::to_json() const {
   return {{"task", task}, {"model", model}, {"batch", batch}, {"prompt_len", prompt_len}, {"gen_len", gen_len},
-          {"seq_len", seq_len}, {"steps", steps}, {"seed", seed}, {"threads", threads},
+          {"seq_len", seq_len}, {"steps", steps}, {"warmup", warmup}, {"seed", seed}, {"threads", threads},
           {"temperature", temperature}, {"mini_batches", mini_batches}, {"ppo_epochs", ppo_epochs}, {"group", group},
           {"sft_loss", sft_loss}, {"max_grad_norm", max_grad_norm}, {"trl_metrics", trl_metrics},
           {"device", device}, {"dtype", dtype}, {"reference_kernels", reference_kernels}, {"lora", lora.to_json()},
@@ -478,7 +480,8 @@ json run_bench(const BenchConfig& cfg_in) {
     }
     data.stop_ids = {kEos};
     data.pad_id = kPad;
-    // One rl_train run of 1 + steps iterations; the first is the warm-up. Each iteration's wall time runs from
+    // One rl_train run of warmup + steps iterations; the first `warmup` are not timed (default 1; 0 for models so
+    // large that one iteration takes minutes). Each iteration's wall time runs from
     // the previous iteration's end (its on_iteration call) to its own, so it includes everything rl_train does.
     auto last = Clock::now();
     int64_t done = 0;
@@ -486,7 +489,7 @@ json run_bench(const BenchConfig& cfg_in) {
     hooks.on_iteration = [&](int64_t it, const train::Metrics& met) {
       const double wall = seconds_since(last);
       last = Clock::now();
-      if (it > 1) {
+      if (it > c.warmup) {
         step_times.push_back(wall);
         tokens += c.batch * (c.prompt_len + c.gen_len);
         for (const auto& [k, v] : met) {
@@ -500,8 +503,9 @@ json run_bench(const BenchConfig& cfg_in) {
       }
       ++done;
     };
-    rl_train(c.task == "ppo" ? ppo_config(c, 1 + c.steps) : grpo_config(c, 1 + c.steps), m, data, hooks);
-    RLHF_CHECK(done == 1 + c.steps, "bench: rl_train ran ", done, " iterations, expected ", 1 + c.steps);
+    const int64_t n = c.warmup + c.steps;
+    rl_train(c.task == "ppo" ? ppo_config(c, n) : grpo_config(c, n), m, data, hooks);
+    RLHF_CHECK(done == n, "bench: rl_train ran ", done, " iterations, expected ", n);
   }
 
   double wall = 0;

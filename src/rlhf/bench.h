@@ -32,7 +32,8 @@ struct BenchConfig {
   int64_t prompt_len = 64;          // P
   int64_t gen_len = 64;             // G
   int64_t seq_len = 0;              // sft/rm T (0: P + G)
-  int64_t steps = 3;                // timed steps (ppo: iterations) after one warm-up
+  int64_t steps = 3;                // timed steps (ppo: iterations) after the warm-up
+  int64_t warmup = 1;               // ppo/grpo: untimed iterations first (0: time the first one too)
   uint64_t seed = 0;
   int threads = 2;                  // the peer's default; set by the command (0 on the command line = 2)
   double temperature = 0.7;         // PPOConfig default

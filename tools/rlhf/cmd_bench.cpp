@@ -52,6 +52,8 @@ rlhf::cli::Command reg{
       app.add_option("--gen-len", c.gen_len, "G")->capture_default_str();
       app.add_option("--seq-len", c.seq_len, "sft/rm sequence length T (0: P + G)")->capture_default_str();
       app.add_option("--steps", c.steps, "timed steps (ppo: iterations) after one warm-up")->capture_default_str();
+      app.add_option("--warmup", c.warmup, "ppo/grpo: untimed iterations first (0 for large models)")
+          ->capture_default_str();
       app.add_option("--seed", c.seed, "random weights and tokens")->capture_default_str();
       app.add_option("--temperature", c.temperature, "sampling temperature (PPOConfig: 0.7)")->capture_default_str();
       app.add_option("--mini-batches", c.mini_batches, "ppo num_mini_batches")->capture_default_str();
