@@ -171,6 +171,26 @@ TEST(FrozenDtype, Bf16StorageComputesTheRoundedModelExactly) {
   }
 }
 
+TEST(FrozenDtype, ComputeDtypeWeightsForGenerationThenBackToBf16) {
+  torch::NoGradGuard ng;
+  auto model = load("qwen2-tiny");
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  model->store_frozen_weights(torch::kBFloat16);
+  auto gen = at::detail::createCPUGenerator(5);
+  auto ids = torch::randint(3, 500, {2, 8}, gen, torch::kInt64);
+  auto mask = torch::ones_like(ids);
+  auto stored = model->forward_logits(ids, mask);
+  const auto before = model->parameters()[0].data_ptr();
+  {
+    ComputeDtypeWeights fp32(*model);
+    for (const auto& p : model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(model->forward_logits(ids, mask), stored));
+  }
+  for (const auto& p : model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(model->parameters()[0].data_ptr(), before);  // the same stored tensor, not a re-rounded copy
+  EXPECT_TRUE(torch::equal(model->forward_logits(ids, mask), stored));
+}
+
 TEST(FrozenDtype, TrainedTensorsStayFp32UnderLora) {
   auto model = load("llama-tiny");
   lora::LoraOptions o;

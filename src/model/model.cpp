@@ -87,6 +87,22 @@ torch::Tensor TransformerLM::run_block(const torch::Tensor& x, const KVCache* ca
   return checkpointed_block(std::move(as_now), x, layer_tensors);
 }
 
+ComputeDtypeWeights::ComputeDtypeWeights(TransformerLM& model) {
+  if (!model.has_stored_weights()) return;
+  torch::NoGradGuard ng;
+  const torch::ScalarType compute = *model.stored_weights_compute_dtype();
+  for (auto& p : model.parameters()) {
+    if (p.requires_grad() || !p.is_floating_point() || p.scalar_type() == compute) continue;
+    stored_.emplace_back(p, p.detach());  // the detached tensor keeps the stored data alive
+    p.set_data(p.to(compute));
+  }
+}
+
+ComputeDtypeWeights::~ComputeDtypeWeights() {
+  torch::NoGradGuard ng;
+  for (auto& [p, data] : stored_) p.set_data(data);
+}
+
 std::vector<NamedWeight> TransformerLM::weights() {
   auto w = body_weights();
   if (lm_head_.defined()) w.push_back({"lm_head.weight", lm_head_});

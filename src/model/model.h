@@ -83,6 +83,8 @@ class TransformerLM : public torch::nn::Module {
   // bit. Converts every floating parameter that does not require grad; the trainable ones (LoRA, a trained head)
   // stay as they are. Call it once the model's requires_grad flags are final. --frozen-dtype bf16.
   void store_frozen_weights(torch::ScalarType dtype);
+  bool has_stored_weights() const { return compute_dtype_.has_value(); }
+  std::optional<torch::ScalarType> stored_weights_compute_dtype() const { return compute_dtype_; }
 
   // Gradient checkpointing (model/grad_checkpoint.h, --gradient-checkpointing): with grad mode on and no KV cache,
   // each block keeps only its input and recomputes its activations in backward. Same gradients, less memory.
@@ -145,6 +147,21 @@ class TransformerLM : public torch::nn::Module {
   std::vector<std::shared_ptr<LinearDelta>> deltas_;  // by site id; null = none
   bool deltas_enabled_ = true;
   bool gradient_checkpointing_ = false;
+};
+
+// For a stretch of many small forwards (generation: one per new token), the stored weights of a model
+// (store_frozen_weights) held in the compute dtype, so that each decode step does not cast them all again; back to
+// their stored dtype at the end of the scope. Costs the compute-dtype copy's memory meanwhile (the rollout, when the
+// training state that sets the peak is not yet in use). A no-op for a model without stored weights.
+class ComputeDtypeWeights {
+ public:
+  explicit ComputeDtypeWeights(TransformerLM& model);
+  ~ComputeDtypeWeights();
+  ComputeDtypeWeights(const ComputeDtypeWeights&) = delete;
+  ComputeDtypeWeights& operator=(const ComputeDtypeWeights&) = delete;
+
+ private:
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> stored_;  // (parameter, its stored data)
 };
 
 // position_ids = cumsum(attention_mask) - 1, clamped at 0 (left padding gets position 0 on pads).

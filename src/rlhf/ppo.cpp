@@ -414,6 +414,7 @@ Sampled rollout_step(const PPOConfig& cfg, TransformerLM& policy, const RLData& 
       s.prompt_of_row.push_back(p);
     }
   auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + static_cast<uint64_t>(it) + 1);
+  ComputeDtypeWeights fp32(policy);  // --frozen-dtype bf16: cast once for the whole generation, not per token
   s.rollout = rollout_generate(policy, prompt_ids, so, data.stop_ids, data.pad_id, gen);
   return s;
 }
