@@ -107,6 +107,22 @@ def tiny_model(name, root):
     return dst
 
 
+def inputs(vocab):
+    """Two rows, the second right-padded with pad id 0; real ids avoid 0 (transformers' classifiers find the last
+    real token by pad_token_id, ours by the mask)."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, vocab, (2, 12), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    ids[1, 8:] = 0
+    return ids, mask
+
+
+def relative_diff(ours, theirs):
+    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
+
+
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]

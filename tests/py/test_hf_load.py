@@ -30,19 +30,8 @@ RL = ["--iterations", "2", "--batch-size", "4", "--max-new-tokens", "8", "--ppo-
       "--critic-lr", "1e-2", "--save-every", "0", "--samples-every", "0", "--temperature", "1.0"]
 
 
-def inputs(vocab):
-    """Two rows, the second right-padded with pad id 0; real ids avoid 0 (transformers' classifiers find the last
-    real token by pad_token_id, ours by the mask)."""
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, vocab, (2, 12), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, 8:] = 0
-    ids[1, 8:] = 0
-    return ids, mask
-
-
-def relative_diff(ours, theirs):
-    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
+inputs = fx.inputs
+relative_diff = fx.relative_diff
 
 
 class HfLoad(unittest.TestCase):

@@ -29,19 +29,8 @@ ROOT = os.path.join(fx.OUT_DIR, "peft")
 TRAIN = ["--max-steps", "3", "--batch-size", "4", "--lr", "1e-2", "--eval-fraction", "0", "--max-len", "64"]
 
 
-def inputs(vocab):
-    """Two rows, the second right-padded with pad id 0; real ids avoid 0 (transformers' classifiers find the last
-    real token by pad_token_id, ours by the mask)."""
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, vocab, (2, 12), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, 8:] = 0
-    ids[1, 8:] = 0
-    return ids, mask
-
-
-def relative_diff(ours, theirs):
-    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
+inputs = fx.inputs
+relative_diff = fx.relative_diff
 
 
 def base_model(folder, head):
