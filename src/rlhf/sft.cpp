@@ -63,7 +63,9 @@ train::LoopResult train_sft(TransformerLM& model, const std::vector<train::Token
   auto loss_fn = [&](const std::vector<int64_t>& idx) {
     auto b = make(idx);
     auto [loss, n] = sft_loss(model, b);
-    train::Metrics m{{"loss", loss.item<double>()}, {"tokens", static_cast<double>(b.num_tokens)}};
+    // weight: the loss is a mean over the n response tokens (data parallel weighs ranks by it, train/loop.h).
+    train::Metrics m{{"loss", loss.item<double>()}, {"tokens", static_cast<double>(b.num_tokens)},
+                     {"weight", static_cast<double>(n)}};
     return std::make_pair(loss, m);
   };
   train::EvalFn eval_fn;

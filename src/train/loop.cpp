@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common/error.h"
+#include "dist/grad_sync.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -29,6 +30,32 @@ std::vector<NamedParam> lora_params(TransformerLM& model, const lora::LoraAdapte
 }
 
 namespace {
+
+// Rank `rank`'s examples of a global batch: every world-th one (balanced lengths when batches are length-sorted).
+std::vector<int64_t> shard_of(const std::vector<int64_t>& batch, int rank, int world) {
+  std::vector<int64_t> out;
+  for (size_t i = static_cast<size_t>(rank); i < batch.size(); i += static_cast<size_t>(world)) out.push_back(batch[i]);
+  return out;
+}
+
+// The global micro-batch's weight W = Σ_r w_r and metrics Σ_r w_r·m_r / W ("tokens" summed), from one all-reduce.
+// One process: W = w and the metrics unchanged.
+std::pair<double, Metrics> global_metrics(dist::World* world, double w, const Metrics& m) {
+  if (!world || !world->distributed()) return {w, m};
+  std::vector<double> v{w};
+  for (const auto& [k, x] : m) v.push_back(k == "tokens" ? x : w * x);
+  auto t = torch::tensor(v, torch::kFloat64);
+  std::vector<torch::Tensor> one{t};
+  world->all_reduce_sum(one, "batch weights and metrics");
+  const double W = t[0].item<double>();
+  Metrics out;
+  for (size_t i = 0; i < m.size(); ++i) {
+    const double x = t[static_cast<int64_t>(i) + 1].item<double>();
+    out.push_back({m[i].first, m[i].first == "tokens" ? x : x / std::max(W, 1e-300)});
+  }
+  return {W, out};
+}
+
 std::string step_dir(const std::string& out, int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%06ld", static_cast<long>(step));
@@ -59,14 +86,31 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
 
   AdamW opt(default_param_groups(opts.lora ? lora_params(model, *opts.lora) : named_params(model), opts.adamw),
             opts.adamw);
+  dist::World one_process;
+  dist::World& world = opts.world ? *opts.world : one_process;
+  const bool main_rank = world.is_main();
+  if (world.distributed()) {
+    for (const auto& b : batches_fn(0))
+      RLHF_CHECK(static_cast<int64_t>(b.size()) >= world.size(), "a batch of ", b.size(),
+                 " examples cannot be split over ", world.size(), " ranks: raise --batch-size (the global batch) to ",
+                 "at least the number of ranks, or use fewer examples per epoch remainder");
+    // DDP's start: every rank from rank 0's weights (fresh heads and adapters included).
+    dist::broadcast_parameters(world, opt.params());
+  }
   TrainState st;
   if (!opts.resume.empty()) {
     st = load_checkpoint(opts.resume, {{"optimizer", &opt}});
     std::cerr << "resumed from " << opts.resume << " at step " << st.step << " (epoch " << st.epoch
               << ", batch " << st.data_position << ")\n";
   }
-  MetricsLog log((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty(), opts.report_to);
-  Progress progress(total_steps, st.step, opts.log_every, opts.label);
+  // Rank 0 alone writes; the others keep quiet.
+  std::unique_ptr<MetricsLog> log;
+  std::unique_ptr<Progress> progress;
+  if (main_rank) {
+    log = std::make_unique<MetricsLog>((fs::path(opts.out) / "metrics.jsonl").string(), /*append=*/!opts.resume.empty(),
+                                       opts.report_to);
+    progress = std::make_unique<Progress>(total_steps, st.step, opts.log_every, opts.label);
+  }
 
   auto save = [&](const std::string& dir, const std::string& dtype) {
     Checkpoint ck;
@@ -75,10 +119,11 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     ck.optimizers.push_back({"optimizer", &opt});
     ck.state = st;
     ck.json_files = opts.json_files;
-    save_checkpoint(dir, ck);
+    if (main_rank) save_checkpoint(dir, ck);
+    world.barrier("checkpoint " + dir);  // written before any rank goes on (a failed write is named as rank 0's)
   };
   auto run_eval = [&]() {
-    if (!eval_fn) return Metrics{};
+    if (!eval_fn || !main_rank) return Metrics{};  // rank 0 evaluates on the whole eval set; the others wait
     model.eval();
     Metrics m;
     {
@@ -87,8 +132,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
       m = eval_fn();
     }
     model.train();
-    log.log(st.step, m, "eval");
-    progress.note("eval step " + std::to_string(st.step) + ": " + format_metrics(m));
+    log->log(st.step, m, "eval");
+    progress->note("eval step " + std::to_string(st.step) + ": " + format_metrics(m));
     return m;
   };
 
@@ -106,19 +151,34 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     for (int64_t bi = first; bi < usable; ++bi) {
       torch::Tensor loss;
       Metrics m;
+      const auto shard = world.distributed() ? shard_of(batches[bi], world.rank(), world.size()) : batches[bi];
       {
         AutocastScope ac(autocast, on_cuda);  // forward only; backward outside, as torch.autocast advises
-        std::tie(loss, m) = loss_fn(batches[bi]);
+        std::tie(loss, m) = loss_fn(shard);
       }
-      RLHF_CHECK(std::isfinite(loss.item<double>()), "loss is not finite at step ", st.step + 1, " (", format_metrics(m),
+      // w: what this rank's loss averages over; W: the same over all ranks (= w in one process).
+      double w = static_cast<double>(shard.size());
+      Metrics local;
+      for (const auto& kv : m)
+        if (kv.first == "weight") w = kv.second;
+        else local.push_back(kv);
+      double W = w;
+      std::tie(W, m) = global_metrics(&world, w, local);
+      // Every rank decides on the same (global) number, so all stop together.
+      double checked = loss.item<double>();
+      for (const auto& [k, v] : m)
+        if (k == "loss") checked = v;
+      RLHF_CHECK(std::isfinite(checked), "loss is not finite at step ", st.step + 1, " (", format_metrics(m),
                  "); try a lower --lr");
-      (loss / static_cast<double>(opts.grad_accum)).backward();
+      // ∇ of Σ_r (w_r/W)·L_r, summed over ranks below: the global batch's mean loss. One process: w/W = 1.
+      (loss * (w / W) / static_cast<double>(opts.grad_accum)).backward();
       for (const auto& [k, v] : m)
         if (k == "tokens") tokens += static_cast<int64_t>(v);
       acc.add(m);
       st.data_position = bi + 1;
       if (++micro < opts.grad_accum) continue;
       micro = 0;
+      dist::all_reduce_gradients(world, opt.params(), world.options().bucket_mb << 20);
       const double lr = schedule_lr(sched, opts.lr, st.step);
       const double gnorm = clip_grad_norm(opt.params(), opts.max_grad_norm);
       opt.step(lr);
@@ -136,8 +196,8 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
       if (tokens > 0) out.push_back({"tokens_per_s", tokens / std::max(dt, 1e-9)});
       acc.clear();
       tokens = 0;
-      log.log(st.step, out);
-      progress.update(st.step, out);
+      if (log) log->log(st.step, out);
+      if (progress) progress->update(st.step, out);
       res.last_train = out;
       if (st.step >= total_steps) {
         done = true;
@@ -153,17 +213,18 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
         }
         save(step_dir(opts.out, st.step), /*dtype=*/"");
         st = keep;
-        progress.note("saved " + step_dir(opts.out, st.step));
+        if (progress) progress->note("saved " + step_dir(opts.out, st.step));
       }
     }
     if (!done) st.data_position = 0;
   }
-  progress.finish();
+  if (progress) progress->finish();
   res.last_eval = run_eval();
   save(opts.out, opts.save_dtype);
   res.steps = st.step;
-  res.seconds = progress.elapsed_s();
-  std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; "
+  res.seconds = progress ? progress->elapsed_s() : 0.0;
+  if (main_rank)
+    std::cerr << opts.label << ": " << st.step << " steps in " << res.seconds << " s; "
             << (opts.lora ? "adapter" : "model") << " saved to " << opts.out << "\n";
   return res;
 }

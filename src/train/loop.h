@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/world.h"
 #include "lora/adapters.h"
 #include "model/model.h"
 #include "train/metrics.h"
@@ -49,12 +50,19 @@ struct LoopOptions {
   // "fp32", or "bf16": forward passes (loss_fn, eval_fn) under autocast to bfloat16 on the model's device (CPU or
   // CUDA); weights, gradients, optimizer state and the log-prob/loss math stay float32.
   std::string autocast = "fp32";
+  // Data parallel (dist/world.h), null or one process: the same run. Otherwise every rank calls run_training with
+  // the same data and options; each takes every world-th example of each global batch (so --batch-size is the
+  // global batch), its loss is weighted by its share, the gradients are summed over ranks before clipping, and
+  // the optimizers step in lockstep. Rank 0 alone evaluates and writes metrics, checkpoints and the final model.
+  dist::World* world = nullptr;
 };
 
 // Given the epoch, its batches (lists of example indices); must be deterministic in the epoch.
 using BatchesFn = std::function<std::vector<std::vector<int64_t>>(int64_t epoch)>;
 // A micro-batch's loss (already averaged within the batch; divided by grad_accum here) and its metrics.
-// "tokens" in the metrics is summed into tokens/s.
+// "tokens" in the metrics is summed into tokens/s. "weight", when present (and not logged), is what the loss
+// averages over (loss tokens for SFT); default: the number of examples. Data parallel weighs each rank's loss and
+// metrics by it, so that the global batch's loss is Σ_r w_r·L_r / Σ_r w_r, as one process would compute it.
 using LossFn = std::function<std::pair<torch::Tensor, Metrics>(const std::vector<int64_t>& batch)>;
 using EvalFn = std::function<Metrics()>;
 

@@ -16,13 +16,14 @@ struct DpoOptions {
 
 int run_dpo(DpoOptions o) {
   o.train.validate();
-  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   torch::manual_seed(o.train.seed);
   auto config = o.train.to_json();
   config["command"] = "dpo";
   config["beta"] = o.beta;
   config["loss"] = o.loss;
-  rlhf::cli::print_config("dpo", config);
+  auto world = rlhf::cli::join_world(o.train.dist, device, config, {o.train.data, o.train.eval_data});
+  if (world->is_main()) rlhf::cli::print_config("dpo", config);
 
   auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
   rlhf::DataReport rep;
@@ -66,8 +67,11 @@ int run_dpo(DpoOptions o) {
     reference_logprobs(*policy);
   }
   auto loop = o.train.loop("dpo", config, fmt.options().to_json());
+  loop.world = world.get();
   loop.lora = lora.get();
   auto res = rlhf::dpo::train_dpo(*policy, train_set, eval_set, cfg, loop);
+  world->finish();
+  if (!world->is_main()) return 0;  // rank 0 reports
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},

@@ -26,14 +26,15 @@ struct RewardOptions {
 
 int run_reward(RewardOptions o) {
   o.validate();
-  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   torch::manual_seed(o.train.seed);
   auto config = o.train.to_json();
   config["command"] = "reward";
   config["center_coef"] = o.center_coef;
   config["normalize"] = o.normalize;
   config["normalize_data"] = o.normalize_data;
-  rlhf::cli::print_config("reward", config);
+  auto world = rlhf::cli::join_world(o.train.dist, device, config, {o.train.data, o.train.eval_data});
+  if (world->is_main()) rlhf::cli::print_config("reward", config);
 
   auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
   rlhf::DataReport rep;
@@ -62,6 +63,7 @@ int run_reward(RewardOptions o) {
   cfg.pad_id = fmt.pad_id();
   cfg.device = device;
   auto loop = o.train.loop("reward", config, fmt.options().to_json());
+  loop.world = world.get();
   loop.lora = lora.get();
   auto res = rlhf::reward::train_reward(*model, train_set, eval_set, cfg, loop);
   nlohmann::json out{{"steps", res.steps},
@@ -84,6 +86,8 @@ int run_reward(RewardOptions o) {
     // With the final save's dtype and shard size: the weight files (one model.safetensors, or the shards and
     // their index) replace the old ones, whose shard count may differ.
     namespace fs = std::filesystem;
+    world->finish();  // every rank normalised its copy the same way; rank 0 writes
+    if (!world->is_main()) return 0;
     const fs::path out_dir = o.train.out, tmp = out_dir / ".normalized";
     rlhf::save_model(*model, tmp.string(), rlhf::SaveOptions{o.train.model, loop.max_shard_bytes, loop.save_dtype});
     auto is_weights = [](const fs::path& p) { return p.filename().string().rfind("model", 0) == 0; };
@@ -93,6 +97,8 @@ int run_reward(RewardOptions o) {
       if (is_weights(e.path()) || e.path().filename() == "config.json") fs::rename(e.path(), out_dir / e.path().filename());
     fs::remove_all(tmp);
   }
+  world->finish();
+  if (!world->is_main()) return 0;  // rank 0 reports
   std::cout << out.dump() << "\n";
   return 0;
 }

@@ -14,12 +14,13 @@ struct SftOptions {
 
 int run_sft(SftOptions o) {
   o.train.validate();
-  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   torch::manual_seed(o.train.seed);
   auto config = o.train.to_json();
   config["command"] = "sft";
   config["packing"] = o.packing;
-  rlhf::cli::print_config("sft", config);
+  auto world = rlhf::cli::join_world(o.train.dist, device, config, {o.train.data, o.train.eval_data});
+  if (world->is_main()) rlhf::cli::print_config("sft", config);
 
   auto fmt = rlhf::Formatter::from_dir(o.train.model, o.train.chat ? 1 : -1);
   rlhf::DataReport rep;
@@ -41,8 +42,11 @@ int run_sft(SftOptions o) {
   cfg.pad_id = fmt.pad_id();
   cfg.device = device;
   auto loop = o.train.loop("sft", config, fmt.options().to_json());
+  loop.world = world.get();
   loop.lora = lora.get();
   auto res = rlhf::sft::train_sft(*model, train_set, eval_set, cfg, loop);
+  world->finish();
+  if (!world->is_main()) return 0;  // rank 0 reports
   std::cout << nlohmann::json{{"steps", res.steps},
                               {"train", rlhf::cli::metrics_json(res.last_train)},
                               {"eval", rlhf::cli::metrics_json(res.last_eval)},

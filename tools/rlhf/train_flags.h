@@ -3,18 +3,24 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "command.h"
 #include "common/memory.h"
 #include "common/error.h"
+#include "dist/launch_env.h"
+#include "dist/world.h"
+#include "io/crc32c.h"
 #include "lora/peft_format.h"
 #include "model/model.h"
 #include "rlhf/examples.h"
 #include "train/loop.h"
 #include "train/memory_options.h"
+#include "dist/options.h"
 
 namespace rlhf::cli {
 
@@ -50,6 +56,7 @@ struct TrainFlags {
   std::string dtype = "fp32";        // fp32 | bf16 (autocast of the forward passes; weights stay fp32)
   lora::LoraOptions lora;            // --lora-r > 0: train LoRA adapters only, save a PEFT adapter folder
   train::MemoryOptions memory;       // --gradient-checkpointing
+  dist::DistOptions dist;            // several processes (torchrun / mpirun / srun): --dist-timeout, --dist-backend
 
   void add(CLI::App& app) {
     app.add_option("--model", model, "starting model folder")->required();
@@ -83,6 +90,18 @@ struct TrainFlags {
     app.add_option("--dtype", dtype, "fp32 | bf16 (autocast)")->capture_default_str();
     add_lora_flags(app, lora);
     add_memory_flags(app, memory);
+    add_dist_flags(app, dist);
+  }
+
+  static void add_dist_flags(CLI::App& app, dist::DistOptions& d) {
+    app.add_option("--dist-timeout", d.timeout_s,
+                   "seconds a rank waits for the others in a collective before stopping with an error naming the late "
+                   "rank")
+        ->capture_default_str();
+    app.add_option("--dist-backend", d.backend, "auto | gloo | nccl (auto: nccl on CUDA, gloo on CPU)")
+        ->capture_default_str();
+    app.add_option("--dist-bucket-mb", d.bucket_mb, "gradients are all-reduced in buckets of this many MiB")
+        ->capture_default_str();
   }
 
   static void add_memory_flags(CLI::App& app, train::MemoryOptions& m) {
@@ -123,6 +142,7 @@ struct TrainFlags {
     schedule().validate();
     lora.validate();
     memory.validate();
+    dist.validate();
   }
 
   DataOptions data_options() const {
@@ -223,6 +243,48 @@ inline TrainModel load_train_model(const TrainFlags& f, const LoadOptions& lo) {
                }()
             << " trainable of " << t.model->parameter_count() << " parameters\n";
   return t;
+}
+
+// A file's CRC-32C and size as text ("" for no path): what the ranks compare to catch different data.
+inline std::string file_fingerprint(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
+  RLHF_CHECK(in.good(), "cannot read ", path);
+  std::vector<char> buf(1 << 20);
+  uint32_t crc = 0;
+  uint64_t n = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    crc = io::crc32c_extend(crc, buf.data(), got);
+    n += got;
+  }
+  return path + ":" + std::to_string(n) + ":" + std::to_string(crc);
+}
+
+// Joins the launch this process belongs to (dist/launch_env.h; a World of one without a launcher), moves `device`
+// to this rank's GPU (cuda -> cuda:LOCAL_RANK), and checks that every rank runs the same config on the same
+// files: a mismatched launch stops at start, naming the ranks that differ.
+inline std::unique_ptr<dist::World> join_world(const dist::DistOptions& opts, torch::Device& device,
+                                               const nlohmann::json& config, const std::vector<std::string>& files) {
+  const auto env = dist::read_launch_env();
+  if (!env.distributed()) return std::make_unique<dist::World>();
+  device = dist::rank_device(device, env);
+  auto world = std::make_unique<dist::World>(env, opts, device);
+  // The config: every rank's, compared key by key with rank 0's, so the error says which flag differs.
+  const auto configs = world->all_gather_strings("config", config.dump());
+  const auto mine = nlohmann::json::parse(configs[0]);
+  for (size_t r = 1; r < configs.size(); ++r) {
+    const auto theirs = nlohmann::json::parse(configs[r]);
+    for (const auto& [k, v] : mine.items())
+      RLHF_CHECK(theirs.contains(k) && theirs[k] == v, "mismatched launch: rank ", r, "'s config differs from rank 0's at \"",
+                 k, "\" (", theirs.contains(k) ? theirs[k].dump() : "missing", " vs ", v.dump(),
+                 "): start every rank with the same command line");
+  }
+  std::string data;
+  for (const auto& f : files) data += file_fingerprint(f) + " ";
+  world->check_same("data files", data);
+  return world;
 }
 
 // Prints the resolved config (one JSON object) to stderr.
