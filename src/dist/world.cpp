@@ -307,7 +307,8 @@ void World::check_same(const std::string& what, const std::string& value) {
   if (differ.empty()) return;
   std::ostringstream o;
   for (size_t i = 0; i < differ.size(); ++i) o << (i ? ", " : "") << differ[i];
-  fail("mismatched launch: the ", what, " of rank", differ.size() > 1 ? "s " : " ", o.str(), " differs from rank 0's (",
+  fail("mismatched launch: rank", differ.size() > 1 ? "s " : " ", o.str(), differ.size() > 1 ? " have" : " has",
+       " other ", what, " than rank 0 (",
        all[differ[0]].substr(0, 80), " vs ", all[0].substr(0, 80),
        "): start every rank with the same command line and the same files");
 }
