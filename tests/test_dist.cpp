@@ -390,15 +390,20 @@ TEST(DistFaults, KilledRankIsNamedByTheOther) {
   const std::string args = "sft --model " + kModel + " --data sft.jsonl --out out --eval-fraction 0 --batch-size 4 "
                            "--epochs 100000 --lr 1e-5 --threads 1 --device cpu --dist-timeout 60 --save-every 2";
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = run_ranks(tmp, 2, args, {{1, "kill -9 $PID"}}, /*delay=*/1);
+  // Killed once the first checkpoint (step 2) is on disk.
+  auto r = run_ranks(tmp, 2, args,
+                     {{1, "for i in $(seq 600); do [ -d out/checkpoints ] && break; sleep 0.2; done; sleep 0.5; "
+                          "kill -9 $PID"}},
+                     /*delay=*/0);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(r[0].rc, 1) << r[0].out;
   EXPECT_NE(r[0].out.find("rank 1 stopped: no heartbeat"), std::string::npos) << r[0].out;
   EXPECT_LT(s, 40) << "named within seconds, not after --dist-timeout";
   // The last checkpoint written before the kill is whole and resumes (in one process).
   std::string last;
+  ASSERT_TRUE(std::filesystem::exists(tmp / "out/checkpoints")) << r[0].out;
   for (const auto& e : std::filesystem::directory_iterator(tmp / "out/checkpoints"))
-    if (e.path().filename().string().rfind("step-", 0) == 0) last = std::max(last, e.path().string());
+    if (e.path().filename().string().rfind("step-", 0) == 0 && e.path().filename().string().size() == 11) last = std::max(last, e.path().string());
   ASSERT_FALSE(last.empty()) << "no checkpoint before the kill";
   const int step = std::stoi(last.substr(last.size() - 6));
   std::string out;
