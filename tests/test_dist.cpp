@@ -113,7 +113,7 @@ struct RankResult {
 };
 
 // `rlhf ARGS` as n processes with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT),
-// each in its own shell in tmp (so ARGS may use $RANK), after `prefix` (e.g. "cd r$RANK &&"); actions[r] (a shell
+// each in its own shell in tmp (so ARGS may use $RANK), after `prefix` (e.g. "cd r$RANK"); actions[r] (a shell
 // command, may use $PID) runs against rank r's process once training has begun (out/metrics.jsonl has a line)
 // and `delay` seconds have passed.
 std::vector<RankResult> run_ranks(const test::TempDir& tmp, int n, const std::string& args,
@@ -125,11 +125,14 @@ std::vector<RankResult> run_ranks(const test::TempDir& tmp, int n, const std::st
   sh << "cd " << dir << " && export MASTER_ADDR=127.0.0.1 MASTER_PORT=" << port << " WORLD_SIZE=" << n
      << " LOCAL_WORLD_SIZE=" << n << " OMP_NUM_THREADS=1\n";
   for (int r = 0; r < n; ++r)
-    sh << "(export RANK=" << r << " LOCAL_RANK=" << r << "; " << prefix << " " << RLHF_BIN << " " << args << " > "
-       << dir << "/rank" << r << ".log 2>&1; echo $? > " << dir << "/rank" << r << ".rc) & pid" << r << "=$!\n";
+    // (no pgrep: procps may be missing; a watchdog kills a run that a failed kill would leave going forever)
+    sh << "(export RANK=" << r << " LOCAL_RANK=" << r << "; " << (prefix.empty() ? ":" : prefix) << "; " << RLHF_BIN
+       << " " << args << " > " << dir << "/rank" << r << ".log 2>&1 & p=$!; echo $p > " << dir << "/rank" << r
+       << ".pid; (sleep 300; kill -9 $p) >/dev/null 2>&1 & w=$!; wait $p; echo $? > " << dir << "/rank" << r
+       << ".rc; kill $w 2>/dev/null) &\n";
   for (const auto& [r, a] : actions)
     sh << "(sleep " << delay << "; for i in $(seq 600); do [ -s out/metrics.jsonl ] && break; sleep 0.2; done; "
-       << "PID=$(pgrep -P $pid" << r << " | head -1); " << a << ") &\n";
+       << "PID=$(cat " << dir << "/rank" << r << ".pid); " << a << ") &\n";
   sh << "wait\n";
   std::ofstream(tmp / "launch.sh") << sh.str();
   EXPECT_EQ(std::system(("bash " + tmp / "launch.sh").c_str()), 0);
@@ -453,7 +456,7 @@ TEST(DistFaults, MismatchedLaunchStopsAtStart) {
     write_lines(tmp / ("r" + std::to_string(k) + "/sft.jsonl"), lines);
   }
   r = run_ranks(tmp, 2, "sft --model " + kModel + " --data sft.jsonl --out out --threads 1 --device cpu", {}, 0,
-                "cd r$RANK &&");
+                "cd r$RANK");
   for (int k = 0; k < 2; ++k) {
     EXPECT_EQ(r[k].rc, 1) << r[k].out;
     EXPECT_NE(r[k].out.find("rank 1 has other data files than rank 0"), std::string::npos) << r[k].out;
