@@ -10,7 +10,7 @@ namespace rlhf::dist {
 std::string LaunchEnv::describe() const {
   std::ostringstream o;
   o << "rank " << rank << " of " << world_size << " (local " << local_rank << " of " << local_world_size << ", "
-    << launcher << ", store " << master_addr << ":" << master_port << ")";
+    << launcher << ", store " << master_addr << ":" << master_port << (agent_store ? ", the agent's" : "") << ")";
   return o.str();
 }
 
@@ -53,6 +53,7 @@ LaunchEnv read_launch_env(const GetEnv& get_in) {
   };
   if (get("WORLD_SIZE") || get("RANK")) {
     e.launcher = get("TORCHELASTIC_RUN_ID") ? "torchrun" : "env";
+    e.agent_store = get("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
     e.world_size = parse_int("WORLD_SIZE", need("WORLD_SIZE", "RANK"), 1);
     e.rank = parse_int("RANK", need("RANK", "WORLD_SIZE"), 0);
     e.local_rank = get("LOCAL_RANK") ? parse_int("LOCAL_RANK", *get("LOCAL_RANK"), 0) : e.rank;

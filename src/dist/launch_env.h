@@ -18,6 +18,9 @@ struct LaunchEnv {
   std::string master_addr = "127.0.0.1";  // where rank 0's TCPStore listens
   int master_port = 29500;                // torchrun's default
   std::string launcher = "none";          // "torchrun" | "mpirun" | "slurm" | "none"
+  // torchrun's agent already serves the store at MASTER_ADDR:MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True, as
+  // torch.distributed's env:// rendezvous reads it): every rank, rank 0 included, connects to it as a client.
+  bool agent_store = false;
   bool distributed() const { return world_size > 1; }
   std::string describe() const;           // "rank 1 of 2 (local 1 of 2, torchrun, store 127.0.0.1:29500)"
 };

@@ -194,7 +194,7 @@ World::World(const LaunchEnv& env, const DistOptions& opts, torch::Device device
   }
   std::string backend = opts.backend;
   if (backend == "auto") backend = device.is_cuda() ? "nccl" : "gloo";
-  m.store = connect_store(env, env.rank == 0, opts.timeout_s);
+  m.store = connect_store(env, env.rank == 0 && !env.agent_store, opts.timeout_s);
   const auto timeout = Millis(opts.timeout_s * 1000);
   if (backend == "nccl") {
 #ifdef RLHF_NCCL
@@ -246,35 +246,52 @@ World::~World() {
 
 std::string World::backend() const { return impl_->backend; }
 
+namespace {
+// The tensors as the process group takes them: on the collective's device (NCCL: this rank's GPU), contiguous.
+// Others (a CPU vector of metrics under NCCL) go through a copy, written back by unstage.
+std::vector<torch::Tensor> stage(const std::vector<torch::Tensor>& tensors, torch::Device device) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : tensors) out.push_back(t.device() == device && t.is_contiguous() ? t : t.to(device).contiguous());
+  return out;
+}
+void unstage(std::vector<torch::Tensor>& tensors, const std::vector<torch::Tensor>& staged) {
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (!staged[i].is_same(tensors[i])) tensors[i].copy_(staged[i]);
+}
+}  // namespace
+
 void World::all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) {
   if (!distributed() || tensors.empty()) return;
+  auto staged = stage(tensors, impl_->device);
   impl_->run(what, [&] {
     return impl_->with_pg([&](auto& pg) {
       std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      for (auto& t : tensors) {
-        RLHF_CHECK(t.is_contiguous(), "all_reduce_sum (", what, "): tensor is not contiguous");
+      for (auto& t : staged) {
         std::vector<at::Tensor> one{t};
         works.push_back(pg.allreduce(one, c10d::AllreduceOptions()));
       }
       return works;
     });
   });
+  unstage(tensors, staged);
 }
 
 void World::broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) {
   if (!distributed() || tensors.empty()) return;
+  auto staged = stage(tensors, impl_->device);
   impl_->run(what, [&] {
     return impl_->with_pg([&](auto& pg) {
       std::vector<c10::intrusive_ptr<c10d::Work>> works;
       c10d::BroadcastOptions bo;
       bo.rootRank = root;
-      for (auto& t : tensors) {
+      for (auto& t : staged) {
         std::vector<at::Tensor> one{t};
         works.push_back(pg.broadcast(one, bo));
       }
       return works;
     });
   });
+  unstage(tensors, staged);
 }
 
 void World::barrier(const std::string& what) {

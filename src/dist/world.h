@@ -39,7 +39,8 @@ class World {
   const DistOptions& options() const { return opts_; }
   std::string backend() const;  // "gloo" | "nccl" | "none"
 
-  // Σ over ranks, in place, of each tensor (contiguous; CPU for Gloo, CUDA for NCCL). All are issued at once and
+  // Σ over ranks, in place, of each tensor (any device and layout: one off the collective's device, CPU for Gloo
+  // or this rank's GPU for NCCL, or not contiguous, goes through a copy). All are issued at once and
   // then waited for, so several buckets are in flight together. `what` names the collective in errors.
   void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what);
   // Rank root's values into every rank's tensors, in place.

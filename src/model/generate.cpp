@@ -60,9 +60,14 @@ std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<i
   return {ids, mask};
 }
 
-GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                        const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
-                        at::Generator& gen, const std::function<void(int64_t, const torch::Tensor&)>& on_step) {
+namespace {
+
+// next tokens (B,) from the processed logits (B, V) (temperature already applied) and the options.
+using Draw = std::function<torch::Tensor(const torch::Tensor& logits, const SamplingOptions& opts)>;
+
+GenerateOutput generate_with(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
+                             const Draw& draw, const std::function<void(int64_t, const torch::Tensor&)>& on_step) {
   torch::NoGradGuard ng;
   const auto device = input_ids.device();
   const int64_t B = input_ids.size(0), T = input_ids.size(1), N = opts.max_new_tokens;
@@ -90,7 +95,7 @@ GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, co
     // logits / T once: the sampler's input (its own division skipped) and the log-probs' (under the sampling
     // temperature, not top-k/top-p, as PPO uses them).
     auto scaled = temp == 1.0f ? logits : logits / temp;
-    auto next = sample_next(scaled, scaled_opts, gen);  // (B,)
+    auto next = draw(scaled, scaled_opts);  // (B,)
     auto lp = torch::log_softmax(scaled, -1).gather(-1, next.unsqueeze(-1)).squeeze(-1);
     if (opts.stop_at_eos) {
       next = torch::where(finished, torch::full_like(next, pad_id), next);
@@ -119,6 +124,27 @@ GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, co
     next_pos = next_pos + 1;
   }
   return {out_ids.narrow(1, 0, T + n), out_mask.narrow(1, 0, T + n), logprobs.narrow(1, 0, n)};
+}
+
+}  // namespace
+
+GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
+                        at::Generator& gen, const std::function<void(int64_t, const torch::Tensor&)>& on_step) {
+  return generate_with(model, input_ids, attention_mask, opts, eos_ids, pad_id,
+                       [&](const torch::Tensor& l, const SamplingOptions& o) { return sample_next(l, o, gen); }, on_step);
+}
+
+GenerateOutput generate_rows(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
+                             std::vector<at::Generator>& row_gens,
+                             const std::function<void(int64_t, const torch::Tensor&)>& on_step) {
+  TORCH_CHECK(static_cast<int64_t>(row_gens.size()) == input_ids.size(0), "generate_rows: ", row_gens.size(),
+             " generators for ", input_ids.size(0), " rows");
+  return generate_with(
+      model, input_ids, attention_mask, opts, eos_ids, pad_id,
+      [&](const torch::Tensor& l, const SamplingOptions& o) { return sample_next_rows(l, o, row_gens).to(l.device()); },
+      on_step);
 }
 
 torch::Tensor generate_reference(TransformerLM& model, const torch::Tensor& input_ids,

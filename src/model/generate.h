@@ -27,6 +27,14 @@ GenerateOutput generate(TransformerLM& model, const torch::Tensor& input_ids, co
                         at::Generator& gen,
                         const std::function<void(int64_t, const torch::Tensor&)>& on_step = {});
 
+// The same with one generator per row (row_gens.size() == B): each row's tokens depend on its prompt and its
+// generator only, not on the rows beside it (sample_next_rows), so a batch split over ranks samples what the whole
+// batch would. CPU draws; on CUDA the draws are unseeded.
+GenerateOutput generate_rows(TransformerLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const SamplingOptions& opts, const std::vector<int64_t>& eos_ids, int64_t pad_id,
+                             std::vector<at::Generator>& row_gens,
+                             const std::function<void(int64_t, const torch::Tensor&)>& on_step = {});
+
 // The slow reference: no cache, a full forward over the whole sequence at every step. Pinned to generate().
 torch::Tensor generate_reference(TransformerLM& model, const torch::Tensor& input_ids,
                                  const torch::Tensor& attention_mask, int64_t max_new_tokens);

@@ -186,4 +186,17 @@ torch::Tensor sample_next(const torch::Tensor& logits, const SamplingOptions& op
   return torch::multinomial(probs, 1, /*replacement=*/false).squeeze(-1);
 }
 
+torch::Tensor sample_next_rows(const torch::Tensor& logits, const SamplingOptions& opts,
+                               std::vector<at::Generator>& gens) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<int64_t>(gens.size()), "sample_next_rows: logits ",
+              logits.sizes(), " for ", gens.size(), " generators");
+  if (opts.greedy) return logits.argmax(-1);
+  auto probs = sampling_logits(logits, opts).softmax(-1).contiguous();
+  if (!probs.device().is_cpu()) return torch::multinomial(probs, 1, /*replacement=*/false).squeeze(-1);
+  auto out = torch::empty({probs.size(0)}, torch::kInt64);
+  auto* o = out.data_ptr<int64_t>();
+  for (int64_t b = 0; b < probs.size(0); ++b) o[b] = multinomial_one(probs.narrow(0, b, 1), gens[b])[0].item<int64_t>();
+  return out;
+}
+
 }  // namespace rlhf

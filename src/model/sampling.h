@@ -13,6 +13,11 @@ torch::Tensor sampling_logits(const torch::Tensor& logits, const SamplingOptions
 // Next tokens (B,) int64: argmax when greedy, else a draw from softmax(sampling_logits).
 torch::Tensor sample_next(const torch::Tensor& logits, const SamplingOptions& opts, at::Generator& gen);
 
+// Next tokens (B,) with one generator per row (gens.size() == B): row b's draw depends on gens[b] alone, so a row
+// samples the same token whatever rows share its batch (data-parallel rollouts: rl_shard.h). CPU draws only; on
+// another device, one unseeded multinomial on the device.
+torch::Tensor sample_next_rows(const torch::Tensor& logits, const SamplingOptions& opts, std::vector<at::Generator>& gens);
+
 // One draw per row of probs (B, V) (rows sum to > 0): torch::multinomial(probs, 1, false, gen).squeeze(-1),
 // bit for bit, with the generator left in the same state. libtorch 1.13 draws q ~ Exp(1) for every entry (one
 // random64 each, in memory order) and takes argmax_j p_j / q_j (the Gumbel-max trick); this does the same in one

@@ -17,6 +17,8 @@
 //               epochs stop early once ½·mean((logp_new − logp_t)²) > target_approx_kl.
 //  6. β         adaptive: e = clip(KL_seq/target − 1, ±0.2), β ← β(1 + e·B/horizon), KL_seq = mean_b Σ_t KL_t.
 // GRPO / RLOO (grpo.h) replace 3-4 with group-relative sequence advantages and drop the critic.
+// Several processes (rl_shard.h): each rank rolls out, scores and trains on its prompts' rows; μ, σ of 2, the
+// whitening of 4, KL_seq of 6 and the metrics are over the global batch; gradients are summed before the clip of 5.
 #include "rlhf/ppo.h"
 
 #include <torch/torch.h>
@@ -30,10 +32,12 @@
 
 #include "common/error.h"
 #include "common/runtime.h"
+#include "dist/grad_sync.h"
 #include "lora/peft_format.h"
 #include "rlhf/gae.h"
 #include "rlhf/grpo.h"
 #include "rlhf/kl.h"
+#include "rlhf/rl_shard.h"
 #include "train/checkpoint.h"
 #include "train/jsonl.h"
 #include "train/logprobs.h"
@@ -363,18 +367,31 @@ Optimizers::Optimizers(const PPOConfig& cfg, RLModels& models)
 }
 
 // Where the iterations' records go: OUT/metrics.jsonl and OUT/samples.jsonl (appended to on --resume; not opened
-// when cfg.out is ""), the progress line, and the last checkpoint written, which a failure message names.
+// when cfg.out is ""), the progress line, and the last checkpoint written, which a failure message names. Of
+// several ranks, rank 0 alone writes and prints (main); the others keep only last_good.
 struct Outputs {
-  std::unique_ptr<train::MetricsLog> log;  // null when cfg.out is ""
-  std::ofstream samples;
+  bool main = true;
+  std::unique_ptr<train::MetricsLog> log;  // null when cfg.out is "" or not main
+  std::ofstream samples;                   // open when log is
   train::Progress progress;
   std::string last_good;
-  Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint);
+  Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint, bool main_rank);
+  void note(const std::string& line) {
+    if (main) progress.note(line);
+  }
+  void update(int64_t step, const train::Metrics& m) {
+    if (main) progress.update(step, m);
+  }
+  void finish() {
+    if (main) progress.finish();
+  }
 };
 
-Outputs::Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint)
-    : progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo), last_good(std::move(last_good_checkpoint)) {
-  if (!cfg.out.empty()) {
+Outputs::Outputs(const PPOConfig& cfg, const RunState& st, std::string last_good_checkpoint, bool main_rank)
+    : main(main_rank),
+      progress(cfg.iterations, st.iteration, cfg.log_every, cfg.algo),
+      last_good(std::move(last_good_checkpoint)) {
+  if (main && !cfg.out.empty()) {
     log = std::make_unique<train::MetricsLog>((fs::path(cfg.out) / "metrics.jsonl").string(), cfg.resume,
                                               cfg.report_to);
     samples.open(fs::path(cfg.out) / "samples.jsonl", cfg.resume ? std::ios::app : std::ios::trunc);
@@ -394,11 +411,24 @@ struct Sampled {
   std::vector<int64_t> prompt_of_row;  // (B,): the index into data.prompts of each row
 };
 
-// 1. Rollout. In: the policy π, the prompts; iteration `it`. Out: B = batch_size·G rows, the batch_size prompts
-// of the iteration (iteration_prompts: a seeded shuffle, deterministic in (seed, it)) each repeated G times, one
-// response y ~ π(·|x) each at temperature τ (top-k / top-p as configured), cut after the first stop token, drawn
-// with a generator seeded by (seed, it) so that a resumed run samples the same responses.
-Sampled rollout_step(const PPOConfig& cfg, TransformerLM& policy, const RLData& data, int64_t G, int64_t it) {
+// The seed of global rollout row `row` of iteration `it` (splitmix64 steps: nearby seeds give unrelated streams).
+uint64_t row_seed(uint64_t seed, int64_t it, int64_t row) {
+  const auto mix = [](uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(seed * 1000003ULL + static_cast<uint64_t>(it) + 1) + static_cast<uint64_t>(row));
+}
+
+// 1. Rollout. In: the policy π, the prompts; iteration `it`; this rank's share. Out: the rank's rows of the
+// B = batch_size·G, the batch_size prompts of the iteration (iteration_prompts: a seeded shuffle, deterministic in
+// (seed, it)) each repeated G times, one response y ~ π(·|x) each at temperature τ (top-k / top-p as configured),
+// cut after the first stop token. Global row g draws from a generator of its own seeded by (seed, it, g)
+// (row_seed), so a resumed run samples the same responses and a row samples the same on any number of ranks.
+Sampled rollout_step(const PPOConfig& cfg, TransformerLM& policy, const RLData& data, int64_t G, int64_t it,
+                     const RLShard& shard) {
   SamplingOptions so;
   so.temperature = static_cast<float>(cfg.temperature);
   so.top_k = static_cast<int>(cfg.top_k);
@@ -408,14 +438,16 @@ Sampled rollout_step(const PPOConfig& cfg, TransformerLM& policy, const RLData& 
   auto pidx = iteration_prompts(static_cast<int64_t>(data.prompts.size()), cfg.batch_size, cfg.seed, it);
   Sampled s;
   std::vector<std::vector<int64_t>> prompt_ids;
-  for (auto p : pidx)
+  std::vector<at::Generator> gens;
+  for (int64_t j = shard.prompt_lo(); j < shard.prompt_hi(); ++j)
     for (int64_t g = 0; g < G; ++g) {
+      const int64_t p = pidx[static_cast<size_t>(j)];
       prompt_ids.push_back(data.prompts[p].ids);
       s.prompt_of_row.push_back(p);
+      gens.push_back(at::detail::createCPUGenerator(row_seed(cfg.seed, it, j * G + g)));
     }
-  auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ULL + static_cast<uint64_t>(it) + 1);
   ComputeDtypeWeights fp32(policy);  // --frozen-dtype bf16: cast once for the whole generation, not per token
-  s.rollout = rollout_generate(policy, prompt_ids, so, data.stop_ids, data.pad_id, gen);
+  s.rollout = rollout_generate_rows(policy, prompt_ids, so, data.stop_ids, data.pad_id, gens);
   return s;
 }
 
@@ -474,12 +506,12 @@ torch::Tensor raw_scores(RLModels& models, const RLHooks& hooks, const ScoreQuer
   return res.score.to(device_of(*models.policy), torch::kFloat32);
 }
 
-// 2. Scoring (and KL_t of 3). In: the rollout r (B rows, N response tokens); π, π_ref, the reward model (or
-// hooks.score), the critic (PPO); the running score moments, updated here when normalize_score is on. Out: Scored,
-// computed in this order: π's log-probs and entropy, π_ref's log-probs, the score and its transformations,
-// KL_t · m_t, V_t.
+// 2. Scoring (and KL_t of 3). In: the rollout r (this rank's B rows, N response tokens); π, π_ref, the reward model
+// (or hooks.score), the critic (PPO); the running score moments, updated here with the global batch's scores when
+// normalize_score is on. Out: Scored, computed in this order: π's log-probs and entropy, π_ref's log-probs, the
+// score and its transformations, KL_t · m_t, V_t.
 Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, const RLData& data, const Sampled& s,
-                  int64_t it, KLEstimator est, RunningMoments& moments) {
+                  int64_t it, KLEstimator est, RunningMoments& moments, const RLShard& shard) {
   torch::NoGradGuard ng;
   const Rollout& r = s.rollout;
   const auto& mask = r.response_mask;  // (B, N)
@@ -499,7 +531,7 @@ Scored score_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, 
   auto score = sc.raw_score - cfg.missing_eos_penalty * r.has_eos.logical_not().to(torch::kFloat32);
   score = score * cfg.score_scale;
   if (cfg.normalize_score) {
-    moments.update(score);
+    moments.update(shard.gather_rows(score, "scores for --normalize-score"));
     score = (score - moments.mean) / moments.std();
   }
   if (cfg.score_clip > 0) score = score.clamp(-cfg.score_clip, cfg.score_clip);
@@ -515,16 +547,26 @@ struct Advantages {
 };
 
 // 3-4. Rewards and advantages (no grad). In: Scored, the response mask m (B, N), this iteration's KL coefficient β.
-// PPO: r_t = −β·KL_t + [t = last]·s (optionally scaled to std 1), GAE(γ, λ) over V_t, A whitened when asked.
-// GRPO: A = (s − mean_group)/(std_group + ε). RLOO: leave-one-out baseline of s − β·Σ_t KL_t within each group.
-Advantages advantages_step(const PPOConfig& cfg, const Scored& sc, const torch::Tensor& mask, double beta) {
+// PPO: r_t = −β·KL_t + [t = last]·s (optionally scaled to std 1), GAE(γ, λ) over V_t, A whitened when asked
+// (mean and variance over the valid tokens of the global batch). GRPO: A = (s − mean_group)/(std_group + ε). RLOO:
+// leave-one-out baseline of s − β·Σ_t KL_t within each group (groups never straddle ranks).
+Advantages advantages_step(const PPOConfig& cfg, const Scored& sc, const torch::Tensor& mask, double beta,
+                           const RLShard& shard) {
   torch::NoGradGuard ng;
   Advantages out;
   if (cfg.algo == "ppo") {
+    // masked_whiten over the global batch: the rows of every rank gathered (padded to max_new_tokens), whitened
+    // together, this rank's rows kept.
+    const auto whiten = [&](const torch::Tensor& x, bool shift_mean, const char* what) {
+      if (!shard.distributed()) return masked_whiten(x, mask, shift_mean);
+      const int64_t W = cfg.max_new_tokens;
+      auto all = masked_whiten(shard.gather_rows(x, what, W), shard.gather_rows(mask, "response masks", W), shift_mean);
+      return shard.own_rows(all).narrow(1, 0, x.size(1)).to(x.scalar_type()).contiguous();
+    };
     auto rewards = per_token_rewards(sc.kl, sc.score, mask, beta);
-    if (cfg.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
+    if (cfg.whiten_rewards) rewards = whiten(rewards, /*shift_mean=*/false, "rewards to whiten");
     auto g = gae(rewards, sc.old_values, mask, cfg.gamma, cfg.lam);
-    out.advantages = cfg.whiten_advantages ? masked_whiten(g.advantages, mask) : g.advantages;
+    out.advantages = cfg.whiten_advantages ? whiten(g.advantages, true, "advantages to whiten") : g.advantages;
     out.returns = g.returns;
   } else if (cfg.algo == "grpo") {
     out.advantages = grpo_advantages(sc.score, cfg.group_size, cfg.grpo_eps);  // (B,)
@@ -540,12 +582,18 @@ struct MicroLoss {
   double approx_kl = 0;    // ½·mean_valid((logp_new − logp_t)²)
 };
 
+// The names of micro_loss's metrics, in its order.
+std::vector<std::string> micro_metric_names(const PPOConfig& cfg) {
+  if (cfg.algo == "ppo")
+    return {"policy_loss", "value_loss", "clip_frac", "approx_kl", "vf_clip_frac", "ratio_mean", "ratio_var"};
+  return {"policy_loss", "value_loss", "clip_frac", "approx_kl", "kl_loss"};
+}
+
 // The loss of one micro-batch: rows idx (b,) of the rollout, on the device. PPO: L_pg + c_v·L_v; GRPO: the clipped
-// surrogate + β·KL to π_ref; RLOO: the surrogate alone (its KL is in the reward); then − c_ent·mean_valid(H_t)
-// and + γ_ptx·(−mean log π(x_ptx)) on the ptx examples of draw number `ptx_draw`, when those are on.
-MicroLoss micro_loss(const PPOConfig& cfg, RLModels& models, const RLData& data, const Rollout& r,
-                     const Scored& sc, const Advantages& adv, const torch::Tensor& idx, double beta,
-                     int64_t ptx_draw) {
+// surrogate + β·KL to π_ref; RLOO: the surrogate alone (its KL is in the reward); then − c_ent·mean_valid(H_t).
+// Every term is a mean over the valid tokens of the rows. (PPO-ptx's term: ptx_term.)
+MicroLoss micro_loss(const PPOConfig& cfg, RLModels& models, const Rollout& r, const Scored& sc,
+                     const Advantages& adv, const torch::Tensor& idx, double beta) {
   auto sub = r.select(idx);
   auto sm = r.response_mask.index_select(0, idx);  // (b, N)
   auto f = response_logprobs(*models.policy, sub, cfg.temperature, /*with_entropy=*/cfg.ent_coef > 0);
@@ -571,11 +619,51 @@ MicroLoss micro_loss(const PPOConfig& cfg, RLModels& models, const RLData& data,
     out.approx_kl = gl.approx_kl;
   }
   if (cfg.ent_coef > 0) out.loss = out.loss - cfg.ent_coef * masked_mean(f.entropy, sm);
-  if (cfg.ptx_coef > 0) {
-    auto pl = ptx_loss(*models.policy, data.ptx, cfg.ptx_batch_size, data.pad_id, cfg.seed, ptx_draw);
-    out.loss = out.loss + cfg.ptx_coef * pl;
-    out.metrics.push_back({"ptx_loss", pl.item<double>()});
+  return out;
+}
+
+// A micro-batch's metrics over all ranks, from one exchange of every rank's [w_r, n_r, finite_r, m_r...]: the
+// token-mean metrics as Σ_r w_r·m_r (w_r = n_r / n, the rank's share of the micro-batch's valid tokens), ratio_var
+// (Bessel-corrected per rank) pooled with the law of total variance, approx_kl likewise; finite when every rank's
+// loss is. One process: its own values.
+struct MicroGlobal {
+  train::Metrics metrics;
+  double approx_kl = 0;
+  bool finite = true;
+};
+
+MicroGlobal micro_global(const RLShard& shard, const PPOConfig& cfg, const MicroLoss& ml, double w, double n_own,
+                         bool finite) {
+  if (!shard.distributed()) return {ml.metrics, ml.approx_kl, finite};
+  const auto names = micro_metric_names(cfg);
+  const size_t K = names.size();
+  std::vector<double> mine{w, n_own, finite ? 0.0 : 1.0};
+  for (size_t k = 0; k < K; ++k) mine.push_back(ml.metrics.empty() ? 0.0 : ml.metrics[k].second);
+  const auto all = shard.gather_values(mine, "micro-batch metrics");
+  const size_t stride = 3 + K;
+  const auto at = [&](int r, size_t j) { return all[static_cast<size_t>(r) * stride + j]; };
+  MicroGlobal out;
+  for (int r = 0; r < shard.ranks(); ++r) out.finite = out.finite && at(r, 2) == 0.0;
+  std::vector<double> mean(K, 0.0);
+  for (size_t k = 0; k < K; ++k)
+    for (int r = 0; r < shard.ranks(); ++r) mean[k] += at(r, 0) * at(r, 3 + k);
+  for (size_t k = 0; k < K; ++k) {
+    double v = mean[k];
+    if (names[k] == "ratio_var") {  // Σ_r (n_r/n)·(pop_r + (mean_r − mean)²), pop_r = var_r·(n_r − 1)/n_r; · n/(n − 1)
+      const size_t km = std::find(names.begin(), names.end(), "ratio_mean") - names.begin();
+      double n = 0, pop = 0;
+      for (int r = 0; r < shard.ranks(); ++r) {
+        const double nr = at(r, 1);
+        n += nr;
+        if (nr == 0) continue;
+        const double d = at(r, 3 + km) - mean[km];
+        pop += at(r, 0) * (at(r, 3 + k) * (nr - 1) / nr + d * d);
+      }
+      v = pop * n / std::max(n - 1, 1.0);
+    }
+    out.metrics.push_back({names[k], v});
   }
+  out.approx_kl = mean[std::find(names.begin(), names.end(), "approx_kl") - names.begin()];
   return out;
 }
 
@@ -585,43 +673,79 @@ struct Update {
   bool skipped = false;    // a non-finite loss stopped the update (the batch is skipped)
 };
 
-// 5. Update. In: the rollout (B rows), Scored, Advantages, β; the optimizers (stepped here). For each of
-// ppo_epochs epochs, a permutation of the B rows seeded by (seed, it, epoch) is cut into num_minibatches
-// minibatches of grad_accum micro-batches; each micro-batch's loss / grad_accum is backpropagated, then each
-// model's gradient is clipped to max_grad_norm and AdamW steps at the scheduled lr. The epochs stop after a
-// minibatch whose mean approx-KL exceeds target_approx_kl (> 0), and at a non-finite loss (`nonfinite` decides:
-// skip the batch or stop the run). Out: the metrics means, the epochs completed, whether the batch was skipped.
+// 5. Update. In: the rollout (this rank's rows of the B), Scored, Advantages, β; every row's response length
+// (B,) over all ranks; the optimizers (stepped here). For each of ppo_epochs epochs, a permutation of the B rows
+// seeded by (seed, it, epoch) is cut into num_minibatches minibatches of grad_accum micro-batches; each
+// micro-batch's loss / grad_accum is backpropagated: on several ranks each its own rows' loss × n_r/n (its share
+// of the micro-batch's valid tokens; a rank without rows in it only PPO-ptx's share), so the summed gradients are
+// one process's. Then the gradients are summed over ranks, each model's clipped to max_grad_norm, and AdamW steps
+// at the scheduled lr. The epochs stop after a minibatch whose mean approx-KL exceeds target_approx_kl (> 0), and
+// at a non-finite loss on any rank (`nonfinite` decides: skip the batch or stop the run). Out: the metrics means,
+// the epochs completed, whether the batch was skipped.
 Update update_step(const PPOConfig& cfg, RLModels& models, const RLData& data, Optimizers& opt, const Rollout& r,
-                   const Scored& sc, const Advantages& adv, double beta, int64_t it, const NonFinite& nonfinite) {
+                   const Scored& sc, const Advantages& adv, const torch::Tensor& lengths, double beta, int64_t it,
+                   const NonFinite& nonfinite, const RLShard& shard) {
   const auto device = device_of(*models.policy);
-  const int64_t rows = r.batch();
+  const int64_t rows = shard.global_rows();
+  const auto len = lengths.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* len_of = len.data_ptr<double>();  // valid tokens of each global row
   Update out;
   train::MetricsMean upd;
   bool early_stop = false;
   for (int64_t epoch = 0; epoch < cfg.ppo_epochs && !out.skipped && !early_stop; ++epoch) {
     auto pgen = at::detail::createCPUGenerator(cfg.seed * 7919ULL + static_cast<uint64_t>(it * 131 + epoch) + 17);
     auto perm = torch::randperm(rows, pgen, torch::kInt64);
+    const int64_t* order = perm.data_ptr<int64_t>();
     const int64_t mb = rows / cfg.num_minibatches, micro = mb / cfg.grad_accum;
     for (int64_t m = 0; m < cfg.num_minibatches && !out.skipped; ++m) {
       const double lr = train::schedule_lr(opt.sched, cfg.lr, opt.policy.steps());
       const double clr = train::schedule_lr(opt.sched, cfg.critic_lr, opt.policy.steps());
       double mb_approx_kl = 0;
       for (int64_t a = 0; a < cfg.grad_accum; ++a) {
-        auto idx = perm.narrow(0, m * mb + a * micro, micro).to(device);
-        const int64_t ptx_draw =
-            (it * cfg.ppo_epochs + epoch) * cfg.num_minibatches * cfg.grad_accum + m * cfg.grad_accum + a;
-        auto ml = micro_loss(cfg, models, data, r, sc, adv, idx, beta, ptx_draw);
-        mb_approx_kl += ml.approx_kl / cfg.grad_accum;
-        if (!std::isfinite(ml.loss.item<double>())) {
+        // The micro-batch's global rows; this rank's among them (local indices) and their share of the tokens.
+        std::vector<int64_t> own;
+        double n_all = 0, n_own = 0;
+        for (int64_t i = m * mb + a * micro; i < m * mb + (a + 1) * micro; ++i) {
+          n_all += len_of[order[i]];
+          if (!shard.owns(order[i])) continue;
+          own.push_back(order[i] - shard.row_lo());
+          n_own += len_of[order[i]];
+        }
+        const double w = n_own == n_all ? 1.0 : n_own / n_all;  // one process: exactly 1
+        MicroLoss ml;
+        torch::Tensor loss;
+        if (!own.empty()) {
+          ml = micro_loss(cfg, models, r, sc, adv, torch::tensor(own, torch::kInt64).to(device), beta);
+          loss = w == 1.0 ? ml.loss : ml.loss * w;
+        }
+        double ptx = 0;
+        if (cfg.ptx_coef > 0) {  // the same examples on every rank, each with 1/W of the term
+          const int64_t draw =
+              (it * cfg.ppo_epochs + epoch) * cfg.num_minibatches * cfg.grad_accum + m * cfg.grad_accum + a;
+          auto pl = ptx_loss(*models.policy, data.ptx, cfg.ptx_batch_size, data.pad_id, cfg.seed, draw);
+          ptx = pl.item<double>();
+          auto term = (cfg.ptx_coef / shard.ranks()) * pl;
+          loss = loss.defined() ? loss + term : term;
+        }
+        const bool finite = !loss.defined() || std::isfinite(loss.item<double>());
+        auto g = micro_global(shard, cfg, ml, w, n_own, finite);
+        if (cfg.ptx_coef > 0) g.metrics.push_back({"ptx_loss", ptx});
+        mb_approx_kl += g.approx_kl / cfg.grad_accum;
+        if (!g.finite) {
           out.skipped = nonfinite("loss", it);
           opt.policy.zero_grad();
           if (opt.critic) opt.critic->zero_grad();
           break;
         }
-        (ml.loss / static_cast<double>(cfg.grad_accum)).backward();
-        upd.add(ml.metrics);
+        if (loss.defined()) (loss / static_cast<double>(cfg.grad_accum)).backward();
+        upd.add(g.metrics);
       }
       if (out.skipped) break;
+      if (shard.distributed()) {  // Σ_r of the gradients, before clipping
+        const int64_t bucket = shard.world()->options().bucket_mb << 20;
+        dist::all_reduce_gradients(*shard.world(), opt.policy.params(), bucket);
+        if (opt.critic) dist::all_reduce_gradients(*shard.world(), opt.critic->params(), bucket);
+      }
       const double gn = train::clip_grad_norm(opt.policy.params(), cfg.max_grad_norm);
       opt.policy.step(lr);
       opt.policy.zero_grad();
@@ -644,19 +768,33 @@ struct Timings {
   double rollout_s = 0, scoring_s = 0, train_s = 0;  // scoring_s: score_step + advantages_step
 };
 
+// What the iteration's metrics and the β controller read of every row of the global batch (B,), the same on
+// every rank: one exchange (RLShard::gather_rows) of a (b, 6) table of the rank's rows.
+struct RowStats {
+  torch::Tensor raw_score, score, seq_kl;  // RM(x, y) (or the hook's), s after its transformations, Σ_t KL_t
+  torch::Tensor has_eos, length, entropy;  // 1/0; valid tokens; Σ_t H_t over them
+};
+
+RowStats row_stats(const Scored& sc, const torch::Tensor& seq_kl, const Rollout& r, const RLShard& shard) {
+  auto local = torch::stack({sc.raw_score.to(torch::kFloat32), sc.score.to(torch::kFloat32), seq_kl.to(torch::kFloat32),
+                             r.has_eos.to(torch::kFloat32), r.response_mask.sum(1), sc.entropy.sum(1)},
+                            1);  // (b, 6)
+  auto all = shard.gather_rows(local, "rollout statistics").cpu();
+  return {all.select(1, 0), all.select(1, 1), all.select(1, 2), all.select(1, 3), all.select(1, 4), all.select(1, 5)};
+}
+
 // The metrics of one iteration, in the order of metrics.jsonl: score (mean raw score), kl (mean KL_seq), beta
 // (after this iteration's update), reward (mean s − β·KL_seq), policy_loss, value_loss, clip_frac, approx_kl (NaN
 // when no update ran), entropy, response_length, eos_frac, tokens_per_s, the three timings, the update's other
-// means, epochs, skipped. In: seq_kl (B,) = Σ_t KL_t and its mean kl_mean, the response mask and has_eos of r.
-train::Metrics iteration_metrics(const Scored& sc, const torch::Tensor& seq_kl, double kl_mean, double beta,
-                                 const Update& upd, const Rollout& r, const Timings& t, int64_t skipped) {
-  const auto& mask = r.response_mask;
-  const double resp_len = mask.sum(1).mean().item<double>();
+// means, epochs, skipped. In: the global batch's RowStats and kl_mean = mean KL_seq; this rank's timings.
+train::Metrics iteration_metrics(const RowStats& g, double kl_mean, double beta, const Update& upd, const Timings& t,
+                                 int64_t skipped) {
+  const double tokens = g.length.sum().item<double>();
   const double total_s = t.rollout_s + t.scoring_s + t.train_s;
-  train::Metrics met{{"score", sc.raw_score.mean().item<double>()},
+  train::Metrics met{{"score", g.raw_score.mean().item<double>()},
                      {"kl", kl_mean},
                      {"beta", beta},
-                     {"reward", (sc.score - beta * seq_kl).mean().item<double>()}};
+                     {"reward", (g.score - beta * g.seq_kl).mean().item<double>()}};
   const auto& um = upd.metrics;
   for (const char* k : {"policy_loss", "value_loss", "clip_frac", "approx_kl"}) {
     double v = std::nan("");
@@ -664,10 +802,10 @@ train::Metrics iteration_metrics(const Scored& sc, const torch::Tensor& seq_kl, 
       if (n == k) v = x;
     met.push_back({k, v});
   }
-  met.push_back({"entropy", masked_mean(sc.entropy, mask).item<double>()});
-  met.push_back({"response_length", resp_len});
-  met.push_back({"eos_frac", r.has_eos.to(torch::kFloat32).mean().item<double>()});
-  met.push_back({"tokens_per_s", mask.sum().item<double>() / std::max(total_s, 1e-9)});
+  met.push_back({"entropy", g.entropy.sum().item<double>() / std::max(tokens, 1.0)});
+  met.push_back({"response_length", g.length.mean().item<double>()});
+  met.push_back({"eos_frac", g.has_eos.mean().item<double>()});
+  met.push_back({"tokens_per_s", tokens / std::max(total_s, 1e-9)});
   met.push_back({"rollout_s", t.rollout_s});
   met.push_back({"scoring_s", t.scoring_s});
   met.push_back({"train_s", t.train_s});
@@ -678,15 +816,17 @@ train::Metrics iteration_metrics(const Scored& sc, const torch::Tensor& seq_kl, 
   return met;
 }
 
-// Recording of iteration `it`: `gold` (the judge's mean over the rows) appended to met when hooks.gold and a
-// formatter are set; the first num_samples rows to samples.jsonl every samples_every iterations (text through
-// the formatter, else token ids); then metrics.jsonl, the progress line and hooks.on_iteration get met.
+// Recording of iteration `it`: `gold` (the judge's mean over the global batch's rows) appended to met when
+// hooks.gold and a formatter are set; the first num_samples rows to samples.jsonl every samples_every iterations
+// (text through the formatter, else token ids; of several ranks, rank 0's rows, the batch's first); then
+// metrics.jsonl, the progress line and hooks.on_iteration get met.
 void record_step(const PPOConfig& cfg, const RLData& data, const RLHooks& hooks, const Sampled& s,
-                 const Scored& sc, const torch::Tensor& seq_kl, int64_t it, train::Metrics& met, Outputs& out) {
+                 const Scored& sc, const torch::Tensor& seq_kl, int64_t it, train::Metrics& met, Outputs& out,
+                 const RLShard& shard) {
   const Rollout& r = s.rollout;
   const auto& mask = r.response_mask;
   // Text for the gold judge and the samples file.
-  const bool want_samples = !cfg.out.empty() && cfg.samples_every > 0 && (it + 1) % cfg.samples_every == 0;
+  const bool want_samples = out.log && cfg.samples_every > 0 && (it + 1) % cfg.samples_every == 0;
   std::vector<std::string> prompts_text, responses_text;
   if (data.formatter && (hooks.gold || want_samples)) {
     auto resp = r.response_ids.cpu();
@@ -698,7 +838,8 @@ void record_step(const PPOConfig& cfg, const RLData& data, const RLHooks& hooks,
   if (hooks.gold && data.formatter) {
     double g = 0;
     for (size_t b = 0; b < prompts_text.size(); ++b) g += hooks.gold(prompts_text[b], responses_text[b]);
-    met.push_back({"gold", g / static_cast<double>(prompts_text.size())});
+    const auto tot = shard.sum({g, static_cast<double>(prompts_text.size())}, "gold judgements");
+    met.push_back({"gold", tot[0] / tot[1]});
   }
   if (want_samples) {
     for (int64_t b = 0; b < std::min<int64_t>(cfg.num_samples, r.batch()); ++b) {
@@ -717,19 +858,21 @@ void record_step(const PPOConfig& cfg, const RLData& data, const RLHooks& hooks,
     out.samples.flush();
   }
   if (out.log) out.log->log(it + 1, met);
-  out.progress.update(it + 1, met);
+  out.update(it + 1, met);
   if (hooks.on_iteration) hooks.on_iteration(it + 1, met);
 }
 
 // After iteration `it` (0-based), every save_every iterations and after the last: OUT/checkpoint with the state
-// "it + 1 iterations done" (st is the state of iteration `it`); failure messages name it from then on.
+// "it + 1 iterations done" (st is the state of iteration `it`); failure messages name it from then on. Of several
+// ranks, rank 0 writes (every rank holds the same weights, optimizer moments and state) and the others wait for it.
 void checkpoint_step(const PPOConfig& cfg, RLModels& models, Optimizers& opt, const RunState& st,
-                     const RLData& data, int64_t it, Outputs& out) {
+                     const RLData& data, int64_t it, Outputs& out, const RLShard& shard) {
   const bool last = it + 1 == cfg.iterations;
   if (!cfg.out.empty() && ((cfg.save_every > 0 && (it + 1) % cfg.save_every == 0) || last)) {
     RunState next = st;
     next.iteration = it + 1;
-    save_rl_checkpoint(cfg, models, opt.policy, opt.critic.get(), next, data);
+    if (shard.is_main()) save_rl_checkpoint(cfg, models, opt.policy, opt.critic.get(), next, data);
+    if (shard.distributed()) shard.world()->barrier("checkpoint " + checkpoint_dir(cfg));
     out.last_good = cat(checkpoint_dir(cfg), " (iteration ", it + 1, ")");
   }
 }
@@ -784,8 +927,8 @@ auto with_last_good(const Outputs& out, F&& f) {
 
 // Held-out evaluation is due after `done` iterations: before the first (done = 0), every eval_every, and after
 // the last.
-bool eval_due(const PPOConfig& cfg, const RLData& data, int64_t done) {
-  if (data.eval_prompts.empty()) return false;
+bool eval_due(const PPOConfig& cfg, const RLData& data, int64_t done, const Outputs& out) {
+  if (data.eval_prompts.empty() || !out.main) return false;  // rank 0 evaluates; the others go on
   return done == 0 || done == cfg.iterations || (cfg.eval_every > 0 && done % cfg.eval_every == 0);
 }
 
@@ -835,7 +978,7 @@ int eval_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, cons
   train::Metrics met{{"score", score_sum / N}, {"eos_frac", eos_sum / N}, {"response_length", len_sum / N}};
   for (auto& [k, v] : comp_sums) met.push_back({k, v / N});
   if (out.log) out.log->log(done, met, "eval");
-  out.progress.note(cat("eval after ", done, " iterations (", data.eval_prompts.size(), " prompts × ", K,
+  out.note(cat("eval after ", done, " iterations (", data.eval_prompts.size(), " prompts × ", K,
                         cfg.eval_greedy ? ", greedy" : " samples", "): ", train::format_metrics(met)));
   return 0;
 }
@@ -843,7 +986,7 @@ int eval_step(const PPOConfig& cfg, RLModels& models, const RLHooks& hooks, cons
 }  // namespace
 
 std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, const RLData& data,
-                                     const RLHooks& hooks) {
+                                     const RLHooks& hooks, dist::World* world) {
   cfg.validate();
   const bool is_ppo = cfg.algo == "ppo";
   RLHF_CHECK(models.policy && models.ref, "rl_train: policy and reference models are required");
@@ -857,55 +1000,63 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
   Optimizers opt(cfg, models);
   const int64_t G = is_ppo ? 1 : cfg.group_size;
   const int64_t rows = cfg.batch_size * G;
+  const RLShard shard(world, cfg.batch_size, G);
   std::string last_good = "(none yet)";
   RunState st = start_state(cfg, opt, last_good);
-  Outputs out(cfg, st, last_good);
+  if (shard.distributed()) {  // every rank starts from rank 0's trained weights (adapters, heads, models)
+    dist::broadcast_parameters(*world, opt.policy.params());
+    if (opt.critic) dist::broadcast_parameters(*world, opt.critic->params());
+  }
+  Outputs out(cfg, st, last_good, shard.is_main());
   const NonFinite nonfinite = [&](const std::string& what, int64_t it) -> bool {
     if (cfg.skip_nonfinite) {
       ++st.skipped;
-      out.progress.note(cat("iteration ", it + 1, ": non-finite ", what, "; batch skipped (", st.skipped, " so far)"));
+      out.note(cat("iteration ", it + 1, ": non-finite ", what, "; batch skipped (", st.skipped, " so far)"));
       return true;
     }
     fail("iteration ", it + 1, ": non-finite ", what, "; the run stops here. Last good checkpoint: ", out.last_good,
          " (hint: lower --lr, raise --kl-coef, or pass --skip-nonfinite to skip such batches)");
   };
   std::vector<train::Metrics> history;
-  if (st.iteration == 0 && eval_due(cfg, data, 0))
+  if (st.iteration == 0 && eval_due(cfg, data, 0, out))
     with_last_good(out, [&] { return eval_step(cfg, models, hooks, data, 0, out); });
 
   for (; st.iteration < cfg.iterations; ++st.iteration) {
     const int64_t it = st.iteration;
     Timings t;
     auto t0 = Clock::now();
-    const Sampled s = rollout_step(cfg, *models.policy, data, G, it);  // 1
+    const Sampled s = rollout_step(cfg, *models.policy, data, G, it, shard);  // 1
     t.rollout_s = seconds_since(t0);
 
     auto t1 = Clock::now();
     const Scored sc = with_last_good(out, [&] {
-      return score_step(cfg, models, hooks, data, s, it, est, st.score_moments);  // 2, KL_t of 3
+      return score_step(cfg, models, hooks, data, s, it, est, st.score_moments, shard);  // 2, KL_t of 3
     });
-    const Advantages adv = advantages_step(cfg, sc, s.rollout.response_mask, st.kl.beta);  // r_t of 3, 4
+    const Advantages adv = advantages_step(cfg, sc, s.rollout.response_mask, st.kl.beta, shard);  // r_t of 3, 4
     t.scoring_s = seconds_since(t1);
-    const auto seq_kl = sc.kl.sum(1);  // (B,) KL_seq
-    const double kl_mean = seq_kl.mean().item<double>();
+    const auto seq_kl = sc.kl.sum(1);                             // (B,) KL_seq of this rank's rows
+    const RowStats g = row_stats(sc, seq_kl, s.rollout, shard);  // every row of the global batch
+    const double kl_mean = g.seq_kl.mean().item<double>();
     bool skip = false;
-    if (!all_finite(seq_kl) || !all_finite(sc.raw_score)) skip = nonfinite("KL or score", it);
+    if (!all_finite(g.seq_kl) || !all_finite(g.raw_score)) skip = nonfinite("KL or score", it);
 
     auto t2 = Clock::now();
-    const Update upd =
-        skip ? Update{} : update_step(cfg, models, data, opt, s.rollout, sc, adv, st.kl.beta, it, nonfinite);  // 5
+    const Update upd = skip ? Update{}
+                            : update_step(cfg, models, data, opt, s.rollout, sc, adv, g.length, st.kl.beta, it,
+                                          nonfinite, shard);  // 5
     t.train_s = seconds_since(t2);
     skip = skip || upd.skipped;
 
     if (!skip) st.kl.update(kl_mean, rows);  // 6. β
-    auto met = iteration_metrics(sc, seq_kl, kl_mean, st.kl.beta, upd, s.rollout, t, st.skipped);
+    auto met = iteration_metrics(g, kl_mean, st.kl.beta, upd, t, st.skipped);
     met.insert(met.end(), sc.components.begin(), sc.components.end());
-    record_step(cfg, data, hooks, s, sc, seq_kl, it, met, out);
+    record_step(cfg, data, hooks, s, sc, seq_kl, it, met, out, shard);
     history.push_back(met);
-    checkpoint_step(cfg, models, opt, st, data, it, out);  // state: `it + 1` iterations done
-    if (eval_due(cfg, data, it + 1)) with_last_good(out, [&] { return eval_step(cfg, models, hooks, data, it + 1, out); });
+    checkpoint_step(cfg, models, opt, st, data, it, out, shard);  // state: `it + 1` iterations done
+    if (eval_due(cfg, data, it + 1, out))
+      with_last_good(out, [&] { return eval_step(cfg, models, hooks, data, it + 1, out); });
   }
-  out.progress.finish();
+  out.finish();
   return history;
 }
 
@@ -944,7 +1095,7 @@ std::vector<train::TokenSeq> read_ptx(const std::string& path, const Formatter& 
 
 }  // namespace
 
-std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
+std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks, dist::World* world) {
   cfg.validate();
   RLHF_CHECK(!cfg.policy.empty() && !cfg.prompts.empty() && !cfg.out.empty(),
              "ppo: --policy, --prompts and --out are required");
@@ -1044,7 +1195,8 @@ std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks) {
   data.pad_id = fmt.pad_id();
   if (!cfg.ptx_data.empty()) data.ptx = read_ptx(cfg.ptx_data, fmt, cfg.ptx_max_tokens);
 
-  auto history = rl_train(cfg, models, data, hooks);
+  auto history = rl_train(cfg, models, data, hooks, world);
+  if (world && !world->is_main()) return history;  // rank 0 writes final/
   const std::string final_dir = (fs::path(cfg.out) / "final").string();
   SaveOptions so;
   so.source_dir = cfg.policy;

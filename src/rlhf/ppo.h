@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/world.h"
 #include "lora/adapters.h"
 #include "model/model.h"
 #include "rlhf/rollout.h"
@@ -196,12 +197,14 @@ struct RunningMoments {
 // ---- the loop ----
 
 // Iterations of rollout → scoring → update on the given models. When cfg.out is set, writes metrics.jsonl,
-// samples.jsonl and checkpoints there (see run_rl). Returns the metrics of every iteration run.
+// samples.jsonl and checkpoints there (see run_rl). Returns the metrics of every iteration run (global metrics,
+// the same on every rank). world (null: one process): data parallel over its ranks (rl_shard.h), every rank
+// calling rl_train with the same config, models and prompts; rank 0 writes and evaluates.
 std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, const RLData& data,
-                                     const RLHooks& hooks = {});
+                                     const RLHooks& hooks = {}, dist::World* world = nullptr);
 
 // From folders: loads the four models (or resumes from OUT/checkpoint), the prompts and ptx data, runs rl_train
-// and saves the final policy as a Hugging Face folder OUT/final (tokenizer files copied from cfg.policy).
-std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks = {});
+// and saves the final policy as a Hugging Face folder OUT/final (tokenizer files copied from cfg.policy; rank 0).
+std::vector<train::Metrics> run_rl(const PPOConfig& cfg, const RLHooks& hooks = {}, dist::World* world = nullptr);
 
 }  // namespace rlhf

@@ -45,16 +45,11 @@ Rollout Rollout::select(const torch::Tensor& rows) const {
           response_mask.index_select(0, idx), logprobs.index_select(0, idx), has_eos.index_select(0, idx)};
 }
 
-Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
-                         const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
-                         at::Generator& gen) {
-  RLHF_CHECK(opts.stop_at_eos, "rollout: sampling must stop at EOS (truncation after the first EOS)");
-  torch::NoGradGuard ng;
-  const auto device = policy.parameters().front().device();
-  auto [ids, mask] = left_pad(prompts, pad_id);
-  ids = ids.to(device);
-  mask = mask.to(device);
-  auto out = generate(policy, ids, mask, opts, stop_ids, pad_id, gen);
+namespace {
+// The Rollout of a generate() call over left-padded prompts ids / mask (B, P).
+Rollout to_rollout(const torch::Tensor& ids, const torch::Tensor& mask, const GenerateOutput& out,
+                   const std::vector<int64_t>& stop_ids) {
+  const auto device = ids.device();
   const int64_t P = ids.size(1), N = out.output_ids.size(1) - P;
   Rollout r;
   r.prompt_ids = ids;
@@ -65,6 +60,32 @@ Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<in
   auto stops = torch::tensor(stop_ids.empty() ? std::vector<int64_t>{-1} : stop_ids, torch::kInt64).to(device);
   r.has_eos = (torch::isin(r.response_ids, stops) & r.response_mask.to(torch::kBool)).any(1);
   return r;
+}
+
+std::pair<torch::Tensor, torch::Tensor> padded_prompts(TransformerLM& policy,
+                                                       const std::vector<std::vector<int64_t>>& prompts,
+                                                       const SamplingOptions& opts, int64_t pad_id) {
+  RLHF_CHECK(opts.stop_at_eos, "rollout: sampling must stop at EOS (truncation after the first EOS)");
+  const auto device = policy.parameters().front().device();
+  auto [ids, mask] = left_pad(prompts, pad_id);
+  return {ids.to(device), mask.to(device)};
+}
+}  // namespace
+
+Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
+                         const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
+                         at::Generator& gen) {
+  torch::NoGradGuard ng;
+  auto [ids, mask] = padded_prompts(policy, prompts, opts, pad_id);
+  return to_rollout(ids, mask, generate(policy, ids, mask, opts, stop_ids, pad_id, gen), stop_ids);
+}
+
+Rollout rollout_generate_rows(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
+                              const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
+                              std::vector<at::Generator>& row_gens) {
+  torch::NoGradGuard ng;
+  auto [ids, mask] = padded_prompts(policy, prompts, opts, pad_id);
+  return to_rollout(ids, mask, generate_rows(policy, ids, mask, opts, stop_ids, pad_id, row_gens), stop_ids);
 }
 
 namespace {

@@ -52,6 +52,12 @@ Rollout rollout_generate(TransformerLM& policy, const std::vector<std::vector<in
                          const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
                          at::Generator& gen);
 
+// The same with one generator per prompt row: a row's response depends on its prompt and generator only, not on
+// the other rows of the batch (generate_rows), so rows split over ranks sample as one batch would.
+Rollout rollout_generate_rows(TransformerLM& policy, const std::vector<std::vector<int64_t>>& prompts,
+                              const SamplingOptions& opts, const std::vector<int64_t>& stop_ids, int64_t pad_id,
+                              std::vector<at::Generator>& row_gens);
+
 struct ResponseForward {
   torch::Tensor logprobs;  // (B, N) log softmax(logits/τ)[y_t], float32 (0 where response_mask = 0)
   torch::Tensor entropy;   // (B, N) entropy of softmax(logits/τ), float32 (only when asked)

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "common/runtime.h"
 #include "common/error.h"
 #include "reward/reward_set.h"
 #include "reward/rules.h"
@@ -48,9 +49,16 @@ std::function<rlhf::ScoreResult(const rlhf::ScoreQuery&)> score_hook(std::shared
 
 // gold_judge: "" or "rule:NAME", a rule (reward/rules.h; e.g. the demo's hidden preference), logged as `gold` in
 // metrics.jsonl next to the reward. It never enters the training signal.
-int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::string& gold_judge) {
-  cfg.device = rlhf::cli::runtime_flags().device;
+int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::string& gold_judge,
+            const rlhf::dist::DistOptions& dist) {
   ro.validate();
+  dist.validate();
+  cfg.validate();
+  // Several processes (torchrun / mpirun / srun): every rank runs the same config on the same files.
+  auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
+  auto config = nlohmann::json{{"ppo", cfg.to_json()}, {"reward", ro.to_json()}, {"gold_judge", gold_judge}};
+  auto world = rlhf::cli::join_world(dist, device, config, {cfg.prompts, cfg.eval_prompts, cfg.ptx_data});
+  cfg.device = world->distributed() ? device.str() : rlhf::cli::runtime_flags().device;
   rlhf::RLHooks hooks;
   if (!gold_judge.empty()) {
     RLHF_CHECK(gold_judge.rfind("rule:", 0) == 0, "--gold-judge must be rule:NAME, got \"", gold_judge, "\"");
@@ -65,12 +73,16 @@ int run_ppo(rlhf::PPOConfig cfg, rlhf::reward::RewardOptions ro, const std::stri
   hooks.score = score_hook(rewards, ro.label_key);
   hooks.reward_model = rewards->first_model();
   cfg.validate();
-  std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
-  std::cerr << "reward config: " << ro.to_json().dump() << " (components: ";
-  for (const auto& n : rewards->names()) std::cerr << n << (n == rewards->names().back() ? ")\n" : ", ");
-  std::filesystem::create_directories(cfg.out);
-  rlhf::train::write_json_atomic((std::filesystem::path(cfg.out) / "reward_config.json").string(), ro.to_json());
-  auto history = rlhf::run_rl(cfg, hooks);
+  if (world->is_main()) {
+    std::cerr << "ppo config: " << cfg.to_json().dump() << "\n";
+    std::cerr << "reward config: " << ro.to_json().dump() << " (components: ";
+    for (const auto& n : rewards->names()) std::cerr << n << (n == rewards->names().back() ? ")\n" : ", ");
+    std::filesystem::create_directories(cfg.out);
+    rlhf::train::write_json_atomic((std::filesystem::path(cfg.out) / "reward_config.json").string(), ro.to_json());
+  }
+  auto history = rlhf::run_rl(cfg, hooks, world.get());
+  world->finish();
+  if (!world->is_main()) return 0;  // rank 0 reports
   if (!history.empty()) {
     std::cerr << "done: " << history.size() << " iterations; final policy in " << cfg.out << "/final; "
               << rlhf::memory_summary() << "\n";
@@ -87,6 +99,8 @@ rlhf::cli::Command reg{
       opt("--policy", c->policy, "SFT model folder (starting policy and frozen reference)")->required();
       rlhf::cli::TrainFlags::add_lora_flags(app, c->lora);  // the policy's adapters; reference = adapters off
       rlhf::cli::TrainFlags::add_memory_flags(app, c->memory);
+      auto dist = std::make_shared<rlhf::dist::DistOptions>();
+      rlhf::cli::TrainFlags::add_dist_flags(app, *dist);
       auto ro = std::make_shared<rlhf::reward::RewardOptions>();
       app.add_option("--reward", ro->specs,
                      "reward-model folder | http://HOST:PORT/PATH (OpenRLHF protocol) | exec:COMMAND (JSONL on "
@@ -162,7 +176,7 @@ rlhf::cli::Command reg{
       app.add_flag("--skip-nonfinite", c->skip_nonfinite, "skip batches with NaN/inf loss or KL (counted)");
       auto gold = std::make_shared<std::string>();
       app.add_option("--gold-judge", *gold, "rule:NAME: log a known gold preference as `gold` (never trained on)");
-      return [c, ro, gold] { return run_ppo(*c, *ro, *gold); };
+      return [c, ro, gold, dist] { return run_ppo(*c, *ro, *gold, *dist); };
     }};
 
 }  // namespace
