@@ -22,6 +22,7 @@
 #include "dist/launch_env.h"
 #include "dist/world.h"
 #include "io/safetensors.h"
+#include "test_cli_util.h"
 #include "test_util.h"
 
 using namespace rlhf;
@@ -82,11 +83,6 @@ void on_ranks(int n, const std::function<void(dist::World&)>& f, int64_t timeout
     });
   for (auto& t : threads) t.join();
   for (int r = 0; r < n; ++r) ASSERT_EQ(errors[r], "") << "rank " << r;
-}
-
-void write_lines(const std::string& path, const std::vector<json>& lines) {
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l.dump() << "\n";
 }
 
 std::vector<json> sft_lines() {
@@ -158,8 +154,10 @@ std::vector<json> train_lines(const std::string& metrics) {
   return v;
 }
 
-// Losses, metrics and gradient norms per step equal to 1e-5 relative; final weights to 1e-4 absolute.
-void expect_same_run(const std::string& one, const std::string& two, const std::vector<std::string>& keys) {
+// Losses, metrics and gradient norms per step equal to 1e-5 relative; final weights (the safetensors file
+// `weights` in each run's folder) to 1e-4 absolute.
+void expect_same_run(const std::string& one, const std::string& two, const std::vector<std::string>& keys,
+                     const std::string& weights = "model.safetensors") {
   const auto a = train_lines(one + "/metrics.jsonl"), b = train_lines(two + "/metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());
   ASSERT_FALSE(a.empty());
@@ -168,7 +166,7 @@ void expect_same_run(const std::string& one, const std::string& two, const std::
       const double x = a[i].at(k), y = b[i].at(k);
       EXPECT_NEAR(x, y, 1e-5 * std::max(1.0, std::abs(x))) << k << " at step " << a[i]["step"];
     }
-  auto wa = io::load_safetensors(one + "/model.safetensors"), wb = io::load_safetensors(two + "/model.safetensors");
+  auto wa = io::load_safetensors(one + "/" + weights), wb = io::load_safetensors(two + "/" + weights);
   ASSERT_EQ(wa.size(), wb.size());
   double worst = 0;
   for (auto& [k, t] : wa) {
@@ -196,7 +194,9 @@ TEST(LaunchEnv, Torchrun) {
                                          {"LOCAL_WORLD_SIZE", "2"},
                                          {"MASTER_ADDR", "10.0.0.7"},
                                          {"MASTER_PORT", "29411"},
-                                         {"TORCHELASTIC_RUN_ID", "x"}}));
+                                         {"TORCHELASTIC_RUN_ID", "x"},
+                                         {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
+  EXPECT_TRUE(e.agent_store);  // rank 0 connects to the agent's store instead of serving one
   EXPECT_EQ(e.rank, 3);
   EXPECT_EQ(e.world_size, 4);
   EXPECT_EQ(e.local_rank, 1);
@@ -315,7 +315,7 @@ TEST(DistCollectives, CheckSameNamesTheRankThatDiffers) {
 
 TEST(DistTrain, SftTwoProcessesEqualOne) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 4 --max-steps 6 --lr 1e-3 --seed 3 --threads 1 "
                            "--device cpu --log-every 1";
@@ -330,7 +330,7 @@ TEST(DistTrain, SftTwoProcessesEqualOne) {
 
 TEST(DistTrain, SftWithGradAccumAndThreeRanks) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 3 --max-steps 2 --grad-accum 2 --lr 1e-3 --seed 5 "
                            "--threads 1 --device cpu --log-every 1";
@@ -342,7 +342,7 @@ TEST(DistTrain, SftWithGradAccumAndThreeRanks) {
 
 TEST(DistTrain, RewardTwoProcessesEqualOne) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines());
+  test::write_lines(tmp / "pairs.jsonl", pair_lines());
   const std::string args = "reward --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --eval-fraction 0 --batch-size 4 "
                            "--max-steps 5 --lr 1e-3 --seed 1 --threads 1 --device cpu --log-every 1";
   ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
@@ -354,7 +354,7 @@ TEST(DistTrain, RewardTwoProcessesEqualOne) {
 
 TEST(DistTrain, DpoTwoProcessesEqualOne) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines());
+  test::write_lines(tmp / "pairs.jsonl", pair_lines());
   const std::string args = "dpo --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --eval-fraction 0 --batch-size 4 "
                            "--max-steps 5 --lr 1e-3 --seed 1 --threads 1 --device cpu --log-every 1";
   ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
@@ -364,11 +364,68 @@ TEST(DistTrain, DpoTwoProcessesEqualOne) {
   expect_same_run(tmp / "one", tmp / "two", {"loss", "grad_norm"});
 }
 
+// A reward model (gpt2-e2e's body with a fresh score head) and 8 prompts of different lengths, for ppo / grpo.
+std::string rl_setup(const test::TempDir& tmp) {
+  test::save_reward_model(kModel, tmp / "rm");
+  std::vector<json> prompts;
+  for (int i = 0; i < 8; ++i) prompts.push_back({{"prompt", "The animal " + std::string(i % 3 + 1, 'x') + " says"}});
+  test::write_lines(tmp / "prompts.jsonl", prompts);
+  return " --prompts " + tmp / "prompts.jsonl" + " --policy " + kModel + " --device cpu --threads 1 --lr 1e-3";
+}
+
+// PPO with everything that needs the global batch: the running score moments (--normalize-score), whitened
+// advantages, the adaptive β (KL_seq over all rows); 2 epochs × 2 minibatches × 2 micro-batches of 1 row, so
+// most micro-batches have no row on one of the ranks.
+TEST(DistTrain, PpoTwoProcessesEqualOne) {
+  test::TempDir tmp;
+  const std::string args = "ppo" + rl_setup(tmp) + " --reward " + tmp / "rm" +
+                           " --batch-size 4 --iterations 3 --max-new-tokens 6 --ppo-epochs 2 --num-minibatches 2"
+                           " --grad-accum 2 --critic-lr 1e-3 --adaptive-kl --normalize-score --whiten-rewards true"
+                           " --samples-every 1 --seed 4";
+  std::string out;
+  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one", &out), 0) << out;
+  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
+  ASSERT_EQ(r[0].rc, 0) << r[0].out;
+  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  expect_same_run(tmp / "one", tmp / "two",
+                  {"score", "kl", "beta", "reward", "policy_loss", "value_loss", "clip_frac", "approx_kl", "entropy",
+                   "response_length", "eos_frac", "grad_norm", "critic_grad_norm", "ratio_mean", "ratio_var"},
+                  "final/model.safetensors");
+  auto c1 = io::load_safetensors(tmp / "one/checkpoint/critic/model.safetensors");
+  auto c2 = io::load_safetensors(tmp / "two/checkpoint/critic/model.safetensors");
+  double worst = 0;
+  for (auto& [k, t] : c1) worst = std::max(worst, (t - c2.at(k)).abs().max().item<double>());
+  EXPECT_LT(worst, 1e-4) << "critic weights";
+  // rank 0 wrote the batch's first rows' samples; rank 1 wrote nothing
+  std::ifstream s1(tmp / "one/samples.jsonl"), s2(tmp / "two/samples.jsonl");
+  std::string l1, l2;
+  ASSERT_TRUE(std::getline(s1, l1) && std::getline(s2, l2));
+  EXPECT_EQ(json::parse(l1)["response"], json::parse(l2)["response"]);
+  EXPECT_EQ(r[1].out.find("ppo config"), std::string::npos) << r[1].out;  // rank 0 reports
+}
+
+// GRPO on LoRA adapters with a rule reward: groups of 3 stay on one rank; the adapters' final weights agree.
+TEST(DistTrain, GrpoLoraTwoProcessesEqualOne) {
+  test::TempDir tmp;
+  const std::string args = "ppo --algo grpo" + rl_setup(tmp) +
+                           " --reward rule:length --batch-size 3 --group-size 3 --iterations 3 --max-new-tokens 6"
+                           " --num-minibatches 3 --kl-coef 0.1 --lora-r 4 --lora-targets all-linear --seed 2";
+  std::string out;
+  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one", &out), 0) << out;
+  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
+  ASSERT_EQ(r[0].rc, 0) << r[0].out;
+  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  expect_same_run(tmp / "one", tmp / "two",
+                  {"score", "kl", "reward", "policy_loss", "clip_frac", "approx_kl", "kl_loss", "entropy",
+                   "response_length", "grad_norm"},
+                  "final/adapter_model.safetensors");
+}
+
 TEST(DistTrain, CheckpointOfTwoRanksResumesInOne) {
   // 2 ranks write step 3's checkpoint; 1 process resumes it to step 6: the same run as 1 process throughout
   // (the optimizer state is whole on every rank, so the world size may change on resume).
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 4 --max-steps 6 --lr 1e-3 --seed 3 --threads 1 "
                            "--device cpu --log-every 1";
@@ -387,14 +444,23 @@ TEST(DistTrain, CheckpointOfTwoRanksResumesInOne) {
 
 // ---------------------------------------------------------------- faults
 
+namespace {
+// An endless 2-rank sft run in tmp (out/), with `flags` added, and actions[r] against rank r (run_ranks).
+std::vector<RankResult> fault_run(const test::TempDir& tmp, const std::string& flags,
+                                  const std::map<int, std::string>& actions, double delay) {
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
+  return run_ranks(tmp, 2,
+                   "sft --model " + kModel + " --data sft.jsonl --out out --eval-fraction 0 --batch-size 4 "
+                   "--epochs 100000 --lr 1e-5 --threads 1 --device cpu " + flags,
+                   actions, delay);
+}
+}  // namespace
+
 TEST(DistFaults, KilledRankIsNamedByTheOther) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
-  const std::string args = "sft --model " + kModel + " --data sft.jsonl --out out --eval-fraction 0 --batch-size 4 "
-                           "--epochs 100000 --lr 1e-5 --threads 1 --device cpu --dist-timeout 60 --save-every 2";
   const auto t0 = std::chrono::steady_clock::now();
   // Killed once the first checkpoint (step 2) is on disk.
-  auto r = run_ranks(tmp, 2, args,
+  auto r = fault_run(tmp, "--dist-timeout 60 --save-every 2",
                      {{1, "for i in $(seq 600); do [ -d out/checkpoints ] && break; sleep 0.2; done; sleep 0.5; "
                           "kill -9 $PID"}},
                      /*delay=*/0);
@@ -420,27 +486,21 @@ TEST(DistFaults, KilledRankIsNamedByTheOther) {
 
 TEST(DistFaults, StoppedRankIsNamedAfterTheTimeout) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
-  const std::string args = "sft --model " + kModel + " --data sft.jsonl --out out --eval-fraction 0 --batch-size 4 "
-                           "--epochs 100000 --lr 1e-5 --threads 1 --device cpu --dist-timeout 8";
-  auto r = run_ranks(tmp, 2, args, {{1, "kill -STOP $PID; sleep 14; kill -9 $PID"}}, /*delay=*/1);
+  auto r = fault_run(tmp, "--dist-timeout 8", {{1, "kill -STOP $PID; sleep 14; kill -9 $PID"}}, /*delay=*/1);
   EXPECT_EQ(r[0].rc, 1) << r[0].out;
   EXPECT_NE(r[0].out.find("rank 1 stopped"), std::string::npos) << r[0].out;
 }
 
 TEST(DistFaults, RankZeroGoneIsNamed) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
-  const std::string args = "sft --model " + kModel + " --data sft.jsonl --out out --eval-fraction 0 --batch-size 4 "
-                           "--epochs 100000 --lr 1e-5 --threads 1 --device cpu --dist-timeout 60";
-  auto r = run_ranks(tmp, 2, args, {{0, "kill -9 $PID"}}, /*delay=*/1);
+  auto r = fault_run(tmp, "--dist-timeout 60", {{0, "kill -9 $PID"}}, /*delay=*/1);
   EXPECT_EQ(r[1].rc, 1) << r[1].out;
   EXPECT_NE(r[1].out.find("rank 0 is gone"), std::string::npos) << r[1].out;
 }
 
 TEST(DistFaults, MismatchedLaunchStopsAtStart) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   // Different --lr per rank: $RANK is expanded by each rank's shell.
   auto r = run_ranks(tmp, 2, "sft --model " + kModel + " --data sft.jsonl --out out --lr 1e-$((RANK+3)) --threads 1 "
                      "--device cpu");
@@ -453,7 +513,7 @@ TEST(DistFaults, MismatchedLaunchStopsAtStart) {
     std::filesystem::create_directories(tmp / ("r" + std::to_string(k)));
     auto lines = sft_lines();
     if (k == 1) lines.push_back({{"text", "one more line on rank 1"}});
-    write_lines(tmp / ("r" + std::to_string(k) + "/sft.jsonl"), lines);
+    test::write_lines(tmp / ("r" + std::to_string(k) + "/sft.jsonl"), lines);
   }
   r = run_ranks(tmp, 2, "sft --model " + kModel + " --data sft.jsonl --out out --threads 1 --device cpu", {}, 0,
                 "cd r$RANK");

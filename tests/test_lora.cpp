@@ -18,6 +18,7 @@
 #include "lora/adapters.h"
 #include "lora/peft_format.h"
 #include "model/model.h"
+#include "test_cli_util.h"
 #include "test_util.h"
 
 using namespace rlhf;
@@ -371,11 +372,6 @@ namespace {
 
 const std::string kE2E = test::data("models/gpt2-e2e");
 
-void write_lines(const std::string& path, const std::vector<nlohmann::json>& lines) {
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l.dump() << "\n";
-}
-
 std::vector<nlohmann::json> sft_lines() {
   std::vector<nlohmann::json> v;
   const char* animals[] = {"cat", "dog", "cow", "owl", "fox", "bee", "elk", "yak", "emu", "ant", "bat", "rat"};
@@ -410,7 +406,7 @@ nlohmann::json first_metrics(const std::string& path) {
 
 TEST(LoraCli, SftSavesAdapterAndResumesBitIdentical) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   // Dropout on: the resumed run must also restore the RNG that draws its masks.
   const std::string common = "sft --model " + kE2E + " --data " + tmp / "sft.jsonl" +
                              " --eval-fraction 0 --batch-size 2 --max-steps 10 --lr 1e-2 --warmup-steps 2"
@@ -469,7 +465,7 @@ TEST(LoraCli, SftSavesAdapterAndResumesBitIdentical) {
 
 TEST(LoraCli, DpoReferenceIsThePolicyWithAdaptersOff) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines(16));
+  test::write_lines(tmp / "pairs.jsonl", pair_lines(16));
   std::string out;
   ASSERT_EQ(test::run_rlhf("dpo --model " + kE2E + " --data " + tmp / "pairs.jsonl" + " --out " + tmp / "dpo" +
                                " --batch-size 4 --max-steps 6 --lr 1e-2 --beta 0.1 --eval-fraction 0.25"
@@ -494,7 +490,7 @@ TEST(LoraCli, DpoReferenceIsThePolicyWithAdaptersOff) {
 
 TEST(LoraCli, RewardAdapterCarriesTheScoreHead) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines(16));
+  test::write_lines(tmp / "pairs.jsonl", pair_lines(16));
   std::string out;
   ASSERT_EQ(test::run_rlhf("reward --model " + kE2E + " --data " + tmp / "pairs.jsonl" + " --out " + tmp / "rm" +
                                " --batch-size 4 --max-steps 4 --lr 1e-2 --eval-fraction 0 --device cpu --threads 1"
@@ -575,12 +571,7 @@ TEST(LoraCli, PpoCriticIsAnAdapterOnTheRewardModel) {
   test::TempDir tmp;
   const std::string rm = tmp / "rm";
   {
-    LoadOptions lo;
-    lo.head = "score";
-    auto m = load_model(kE2E, lo);
-    SaveOptions so;
-    so.source_dir = kE2E;
-    save_model(*m, rm, so);
+    test::save_reward_model(kE2E, rm);
     std::ofstream p(tmp / "prompts.jsonl");
     for (int i = 0; i < 8; ++i) p << nlohmann::json{{"prompt", "The animal " + std::to_string(i) + " says"}}.dump() << "\n";
   }

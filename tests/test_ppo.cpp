@@ -14,6 +14,7 @@
 #include "rlhf/kl.h"
 #include "rlhf/ppo.h"
 #include "rlhf/rollout.h"
+#include "test_cli_util.h"
 #include "test_util.h"
 
 using namespace rlhf;
@@ -228,12 +229,7 @@ struct CliFixture {
   std::string rm, prompts, base;
   CliFixture() {
     rm = tmp / "rm";
-    LoadOptions lo;
-    lo.head = "score";
-    auto m = load_model(test::data("models/gpt2-e2e"), lo);
-    SaveOptions so;
-    so.source_dir = test::data("models/gpt2-e2e");
-    save_model(*m, rm, so);
+    test::save_reward_model(test::data("models/gpt2-e2e"), rm);
     prompts = tmp / "prompts.jsonl";
     std::ofstream(prompts) << "{\"prompt\": \"The cat\"}\n{\"prompt\": \"Hello there\"}\n"
                            << "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n{\"prompt\": \"Once\"}\n";

@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "rlhf/examples.h"
 #include "rlhf/reward.h"
+#include "test_cli_util.h"
 #include "test_util.h"
 #include "train/format.h"
 
@@ -22,11 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kModel = test::data("models/gpt2-e2e");
-
-void write_lines(const std::string& path, const std::vector<json>& lines) {
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l.dump() << "\n";
-}
 
 std::vector<json> sft_lines() {
   std::vector<json> v;
@@ -73,7 +69,7 @@ bool same_weights(const std::string& a, const std::string& b) {
 
 TEST(TrainCli, SftResumeIsBitIdentical) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   const std::string common = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                              " --eval-fraction 0 --batch-size 2 --max-steps 10 --lr 1e-3 --warmup-steps 2"
                              " --weight-decay 0.1 --seed 3 --threads 1 --device cpu --epochs 1";
@@ -109,13 +105,13 @@ TEST(TrainCli, SftResumeIsBitIdentical) {
 
 TEST(TrainCli, RewardScoreAndNormalize) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines(24));
+  test::write_lines(tmp / "pairs.jsonl", pair_lines(24));
   std::vector<json> ranks;
   for (int i = 0; i < 6; ++i)
     ranks.push_back({{"prompt", "Q" + std::to_string(i)},
                      {"responses", {" good good", " ok ok", " bad bad", " meh meh"}},
                      {"ranks", {1, 2, 3, 2}}});
-  write_lines(tmp / "ranks.jsonl", ranks);
+  test::write_lines(tmp / "ranks.jsonl", ranks);
   std::string out;
   ASSERT_EQ(test::run_rlhf("reward --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --out " + tmp / "rm" +
                                " --batch-size 8 --epochs 3 --lr 3e-3 --eval-fraction 0.25 --normalize mean-std"
@@ -131,7 +127,7 @@ TEST(TrainCli, RewardScoreAndNormalize) {
   EXPECT_EQ(rm->config().architecture, "GPT2ForSequenceClassification");
   EXPECT_EQ(rm->config().num_labels, 1);
   // score: the same tokens and scores as in-process.
-  write_lines(tmp / "score_in.jsonl", {{{"prompt", "Say something 1"}, {"response", " good good good"}},
+  test::write_lines(tmp / "score_in.jsonl", {{{"prompt", "Say something 1"}, {"response", " good good good"}},
                                        {{"prompt", "Say something 1"}, {"response", " bad bad bad"}}});
   ASSERT_EQ(test::run_rlhf("score --model " + tmp / "rm" + " --data " + tmp / "score_in.jsonl" + " --out " +
                                tmp / "scores.jsonl" + " --device cpu",
@@ -159,7 +155,7 @@ TEST(TrainCli, RewardScoreAndNormalize) {
 
 TEST(TrainCli, DpoRunsAndLogsTrlMetrics) {
   test::TempDir tmp;
-  write_lines(tmp / "pairs.jsonl", pair_lines(16));
+  test::write_lines(tmp / "pairs.jsonl", pair_lines(16));
   std::string out;
   ASSERT_EQ(test::run_rlhf("dpo --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --out " + tmp / "dpo" +
                                " --batch-size 4 --max-steps 6 --lr 1e-3 --beta 0.1 --eval-fraction 0.25"
@@ -204,7 +200,7 @@ TEST(TrainCli, BadDataNamesFileLineField) {
 
 TEST(TrainCli, SftBf16Autocast) {
   test::TempDir tmp;
-  write_lines(tmp / "sft.jsonl", sft_lines());
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
   std::string out;
   ASSERT_EQ(test::run_rlhf("sft --model " + kModel + " --data " + tmp / "sft.jsonl" + " --out " + tmp / "a" +
                                " --eval-fraction 0.2 --batch-size 4 --max-steps 3 --lr 1e-3 --dtype bf16 --device cpu",
