@@ -3,6 +3,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #ifdef RLHF_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -179,13 +180,35 @@ struct World::Impl {
   }
 };
 
+namespace {
+// Where this launch's store is, and whether this rank serves it: rank 0 serves at MASTER_PORT, or, under torchrun
+// (whose agent already serves one there), every rank joins the agent's. libtorch 1.13's TCPStore cannot talk to
+// torch 2's (2.x added a VALIDATE query ahead of the others, so every query number shifted): a 1.13 build under a
+// torch 2 torchrun serves its own store one port up instead, at MASTER_PORT + 1.
+#if TORCH_VERSION_MAJOR >= 2
+constexpr bool kStoreSpeaksTorch2 = true;
+#else
+constexpr bool kStoreSpeaksTorch2 = false;
+#endif
+std::pair<LaunchEnv, bool> store_of(LaunchEnv env) {
+  if (!env.agent_store) return {env, env.rank == 0};
+  if (kStoreSpeaksTorch2) return {env, false};
+  env.agent_store = false;
+  env.master_port += 1;
+  RLHF_CHECK(env.master_port < 65536, "MASTER_PORT ", env.master_port - 1, ": this libtorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
+             " serves its own store at MASTER_PORT + 1 under torchrun, which is no TCP port");
+  return {env, env.rank == 0};
+}
+}  // namespace
+
 World::World() : impl_(std::make_unique<Impl>()) { impl_->backend = "none"; }
 
 World::World(const LaunchEnv& env, const DistOptions& opts, torch::Device device)
     : env_(env), opts_(opts), impl_(std::make_unique<Impl>()) {
   opts.validate();
   auto& m = *impl_;
-  m.env = env;
+  bool serve = false;
+  std::tie(m.env, serve) = store_of(env);  // the store's address; env_ keeps the launcher's
   m.opts = opts;
   m.device = device;
   if (!env.distributed()) {
@@ -194,7 +217,7 @@ World::World(const LaunchEnv& env, const DistOptions& opts, torch::Device device
   }
   std::string backend = opts.backend;
   if (backend == "auto") backend = device.is_cuda() ? "nccl" : "gloo";
-  m.store = connect_store(env, env.rank == 0 && !env.agent_store, opts.timeout_s);
+  m.store = connect_store(m.env, serve, opts.timeout_s);
   const auto timeout = Millis(opts.timeout_s * 1000);
   if (backend == "nccl") {
 #ifdef RLHF_NCCL
@@ -227,7 +250,7 @@ World::World(const LaunchEnv& env, const DistOptions& opts, torch::Device device
   m.backend = backend;
   m.start_heartbeat();
   barrier("rendezvous");
-  std::cerr << "dist: " << env.describe() << ", " << backend << "\n";
+  std::cerr << "dist: " << m.env.describe() << ", " << backend << "\n";
 }
 
 World::~World() {
@@ -277,16 +300,43 @@ void World::all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::strin
 }
 
 void World::broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) {
+  broadcast(tensors, std::vector<int>(tensors.size(), root), what);
+}
+
+void World::broadcast(std::vector<torch::Tensor>& tensors, const std::vector<int>& roots, const std::string& what) {
   if (!distributed() || tensors.empty()) return;
+  RLHF_CHECK(roots.size() == tensors.size(), "broadcast (", what, "): ", roots.size(), " roots for ", tensors.size(),
+             " tensors");
   auto staged = stage(tensors, impl_->device);
   impl_->run(what, [&] {
     return impl_->with_pg([&](auto& pg) {
       std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      c10d::BroadcastOptions bo;
-      bo.rootRank = root;
-      for (auto& t : staged) {
-        std::vector<at::Tensor> one{t};
+      for (size_t i = 0; i < staged.size(); ++i) {
+        c10d::BroadcastOptions bo;
+        bo.rootRank = roots[i];
+        std::vector<at::Tensor> one{staged[i]};
         works.push_back(pg.broadcast(one, bo));
+      }
+      return works;
+    });
+  });
+  unstage(tensors, staged);
+}
+
+void World::reduce_sum(std::vector<torch::Tensor>& tensors, const std::vector<int>& roots, const std::string& what) {
+  if (!distributed() || tensors.empty()) return;
+  RLHF_CHECK(roots.size() == tensors.size(), "reduce_sum (", what, "): ", roots.size(), " roots for ",
+             tensors.size(), " tensors");
+  auto staged = stage(tensors, impl_->device);
+  impl_->run(what, [&] {
+    return impl_->with_pg([&](auto& pg) {
+      std::vector<c10::intrusive_ptr<c10d::Work>> works;
+      for (size_t i = 0; i < staged.size(); ++i) {
+        c10d::ReduceOptions ro;
+        ro.reduceOp = c10d::ReduceOp::SUM;
+        ro.rootRank = roots[i];
+        std::vector<at::Tensor> one{staged[i]};
+        works.push_back(pg.reduce(one, ro));
       }
       return works;
     });

@@ -45,6 +45,10 @@ class World {
   void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what);
   // Rank root's values into every rank's tensors, in place.
   void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what);
+  // The same with a root per tensor (ZeRO-1: each parameter from the rank that updated it), all in flight.
+  void broadcast(std::vector<torch::Tensor>& tensors, const std::vector<int>& roots, const std::string& what);
+  // Σ over ranks of tensors[i] into rank roots[i]'s tensors[i]; the other ranks' copies are left unspecified.
+  void reduce_sum(std::vector<torch::Tensor>& tensors, const std::vector<int>& roots, const std::string& what);
   void barrier(const std::string& what);
   // Every rank's string, in rank order, through the store (for small things: hashes, names).
   std::vector<std::string> all_gather_strings(const std::string& key, const std::string& value);

@@ -33,6 +33,7 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "dist/grad_sync.h"
+#include "dist/zero.h"
 #include "lora/peft_format.h"
 #include "rlhf/gae.h"
 #include "rlhf/grpo.h"
@@ -338,8 +339,35 @@ struct Optimizers {
   train::AdamW policy;                   // π
   std::unique_ptr<train::AdamW> critic;  // V (PPO only; null for GRPO/RLOO)
   train::ScheduleConfig sched;
+  // --zero 1 on several ranks (dist/zero.h): each optimizer's moments sharded over the ranks; null otherwise.
+  std::unique_ptr<dist::Zero1> zero_policy, zero_critic;
   Optimizers(const PPOConfig& cfg, RLModels& models);
+  void shard_state(dist::World& world) {
+    zero_policy = std::make_unique<dist::Zero1>(world, policy);
+    if (critic) zero_critic = std::make_unique<dist::Zero1>(world, *critic);
+  }
+  // Around a checkpoint write: rank 0 gets every tensor's moments, and gives them back after.
+  void gather_state() {
+    if (zero_policy) zero_policy->gather_state();
+    if (zero_critic) zero_critic->gather_state();
+  }
+  void drop_foreign_state() {
+    if (zero_policy) zero_policy->drop_foreign_state();
+    if (zero_critic) zero_critic->drop_foreign_state();
+  }
 };
+
+// Σ_r of one model's gradients, the clip to max_norm and AdamW at lr (ZeRO-1: reduced to owners, stepped there,
+// broadcast). Returns ‖g‖ before clipping; the grads are cleared.
+double step_model(const RLShard& shard, train::AdamW& opt, dist::Zero1* zero, double lr, double max_norm) {
+  if (zero) return zero->step(lr, max_norm);
+  if (shard.distributed())
+    dist::all_reduce_gradients(*shard.world(), opt.params(), shard.world()->options().bucket_mb << 20);
+  const double gn = train::clip_grad_norm(opt.params(), max_norm);
+  opt.step(lr);
+  opt.zero_grad();
+  return gn;
+}
 
 train::AdamWConfig adamw_config(const PPOConfig& cfg) {
   train::AdamWConfig acfg;
@@ -741,20 +769,10 @@ Update update_step(const PPOConfig& cfg, RLModels& models, const RLData& data, O
         upd.add(g.metrics);
       }
       if (out.skipped) break;
-      if (shard.distributed()) {  // Σ_r of the gradients, before clipping
-        const int64_t bucket = shard.world()->options().bucket_mb << 20;
-        dist::all_reduce_gradients(*shard.world(), opt.policy.params(), bucket);
-        if (opt.critic) dist::all_reduce_gradients(*shard.world(), opt.critic->params(), bucket);
-      }
-      const double gn = train::clip_grad_norm(opt.policy.params(), cfg.max_grad_norm);
-      opt.policy.step(lr);
-      opt.policy.zero_grad();
+      const double gn = step_model(shard, opt.policy, opt.zero_policy.get(), lr, cfg.max_grad_norm);
       train::Metrics gm{{"grad_norm", gn}, {"lr", lr}};
-      if (opt.critic) {
-        gm.push_back({"critic_grad_norm", train::clip_grad_norm(opt.critic->params(), cfg.max_grad_norm)});
-        opt.critic->step(clr);
-        opt.critic->zero_grad();
-      }
+      if (opt.critic)
+        gm.push_back({"critic_grad_norm", step_model(shard, *opt.critic, opt.zero_critic.get(), clr, cfg.max_grad_norm)});
       upd.add(gm);
       if (cfg.target_approx_kl > 0 && mb_approx_kl > cfg.target_approx_kl) early_stop = true;
     }
@@ -871,7 +889,9 @@ void checkpoint_step(const PPOConfig& cfg, RLModels& models, Optimizers& opt, co
   if (!cfg.out.empty() && ((cfg.save_every > 0 && (it + 1) % cfg.save_every == 0) || last)) {
     RunState next = st;
     next.iteration = it + 1;
+    opt.gather_state();  // ZeRO-1: every tensor's moments on rank 0 for the write (the same file as without)
     if (shard.is_main()) save_rl_checkpoint(cfg, models, opt.policy, opt.critic.get(), next, data);
+    opt.drop_foreign_state();
     if (shard.distributed()) shard.world()->barrier("checkpoint " + checkpoint_dir(cfg));
     out.last_good = cat(checkpoint_dir(cfg), " (iteration ", it + 1, ")");
   }
@@ -1006,6 +1026,10 @@ std::vector<train::Metrics> rl_train(const PPOConfig& cfg, RLModels& models, con
   if (shard.distributed()) {  // every rank starts from rank 0's trained weights (adapters, heads, models)
     dist::broadcast_parameters(*world, opt.policy.params());
     if (opt.critic) dist::broadcast_parameters(*world, opt.critic->params());
+    if (world->options().zero == 1) {
+      opt.shard_state(*world);
+      opt.drop_foreign_state();  // after --resume: keep this rank's tensors' moments
+    }
   }
   Outputs out(cfg, st, last_good, shard.is_main());
   const NonFinite nonfinite = [&](const std::string& what, int64_t it) -> bool {

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "dist/grad_sync.h"
+#include "dist/zero.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -97,9 +98,13 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     // DDP's start: every rank from rank 0's weights (fresh heads and adapters included).
     dist::broadcast_parameters(world, opt.params());
   }
+  // --zero 1: AdamW's moments sharded over the ranks (dist/zero.h).
+  std::unique_ptr<dist::Zero1> zero;
+  if (world.distributed() && world.options().zero == 1) zero = std::make_unique<dist::Zero1>(world, opt);
   TrainState st;
   if (!opts.resume.empty()) {
     st = load_checkpoint(opts.resume, {{"optimizer", &opt}});
+    if (zero) zero->drop_foreign_state();  // the file has every tensor's moments; keep this rank's
     std::cerr << "resumed from " << opts.resume << " at step " << st.step << " (epoch " << st.epoch
               << ", batch " << st.data_position << ")\n";
   }
@@ -119,7 +124,9 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
     ck.optimizers.push_back({"optimizer", &opt});
     ck.state = st;
     ck.json_files = opts.json_files;
+    if (zero) zero->gather_state();  // rank 0 writes every tensor's moments: the file of plain data parallel
     if (main_rank) save_checkpoint(dir, ck);
+    if (zero) zero->drop_foreign_state();
     world.barrier("checkpoint " + dir);  // written before any rank goes on (a failed write is named as rank 0's)
   };
   auto run_eval = [&]() {
@@ -178,11 +185,16 @@ LoopResult run_training(TransformerLM& model, const LoopOptions& opts, const Bat
       st.data_position = bi + 1;
       if (++micro < opts.grad_accum) continue;
       micro = 0;
-      dist::all_reduce_gradients(world, opt.params(), world.options().bucket_mb << 20);
       const double lr = schedule_lr(sched, opts.lr, st.step);
-      const double gnorm = clip_grad_norm(opt.params(), opts.max_grad_norm);
-      opt.step(lr);
-      opt.zero_grad();
+      double gnorm = 0;
+      if (zero) {
+        gnorm = zero->step(lr, opts.max_grad_norm);  // reduce to owners, clip, step the owned, broadcast
+      } else {
+        dist::all_reduce_gradients(world, opt.params(), world.options().bucket_mb << 20);
+        gnorm = clip_grad_norm(opt.params(), opts.max_grad_norm);
+        opt.step(lr);
+        opt.zero_grad();
+      }
       ++st.step;
       const auto now = std::chrono::steady_clock::now();
       const double dt = std::chrono::duration<double>(now - t_step).count();

@@ -122,6 +122,10 @@ void AdamW::load_state_dict(const std::map<std::string, torch::Tensor>& state, c
                "\" that matches no parameter (was the checkpoint written by a different model?)");
 }
 
+void AdamW::drop_state_unless(const std::function<bool(const std::string& name)>& keep) {
+  for (auto it = state_.begin(); it != state_.end();) it = keep(it->first) ? std::next(it) : state_.erase(it);
+}
+
 void ScheduleConfig::validate() const {
   RLHF_CHECK(kind == "cosine" || kind == "linear" || kind == "constant", "--lr-schedule: \"", kind,
              "\" is not one of cosine, linear, constant");

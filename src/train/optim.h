@@ -16,6 +16,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -69,6 +70,8 @@ class AdamW {
   // Restores a state_dict() (moved to each param's device). Missing or mismatched tensors are errors naming
   // `source` (e.g. the checkpoint file).
   void load_state_dict(const std::map<std::string, torch::Tensor>& state, const std::string& source);
+  // Frees the moments of every param whose name `keep` rejects (ZeRO-1: another rank's tensors).
+  void drop_state_unless(const std::function<bool(const std::string& name)>& keep);
 
  private:
   struct State {

@@ -102,6 +102,9 @@ struct TrainFlags {
         ->capture_default_str();
     app.add_option("--dist-bucket-mb", d.bucket_mb, "gradients are all-reduced in buckets of this many MiB")
         ->capture_default_str();
+    app.add_option("--zero", d.zero,
+                   "1: ZeRO stage 1, AdamW's moments sharded over the ranks (each keeps ~1/N); 0: plain data parallel")
+        ->capture_default_str();
   }
 
   static void add_memory_flags(CLI::App& app, train::MemoryOptions& m) {
@@ -271,8 +274,11 @@ inline std::unique_ptr<dist::World> join_world(const dist::DistOptions& opts, to
   if (!env.distributed()) return std::make_unique<dist::World>();
   device = dist::rank_device(device, env);
   auto world = std::make_unique<dist::World>(env, opts, device);
-  // The config: every rank's, compared key by key with rank 0's, so the error says which flag differs.
-  const auto configs = world->all_gather_strings("config", config.dump());
+  // The config (and the distributed flags): every rank's, compared key by key with rank 0's, so the error says
+  // which flag differs.
+  auto all = config;
+  all["dist"] = opts.to_json();
+  const auto configs = world->all_gather_strings("config", all.dump());
   const auto mine = nlohmann::json::parse(configs[0]);
   for (size_t r = 1; r < configs.size(); ++r) {
     const auto theirs = nlohmann::json::parse(configs[r]);
