@@ -21,6 +21,7 @@
 #include "dist/grad_sync.h"
 #include "dist/launch_env.h"
 #include "dist/world.h"
+#include "dist/zero.h"
 #include "io/safetensors.h"
 #include "test_cli_util.h"
 #include "test_util.h"
@@ -295,6 +296,27 @@ TEST(DistCollectives, BucketsFollowDtypeAndSize) {
   EXPECT_EQ(big[2], (std::vector<size_t>{3, 4}));
 }
 
+TEST(DistCollectives, ReduceAndBroadcastWithARootPerTensor) {
+  on_ranks(3, [](dist::World& w) {
+    const int r = w.rank();
+    std::vector<torch::Tensor> t{torch::full({2}, r + 1.0), torch::full({3}, 10.0 * (r + 1))};
+    w.reduce_sum(t, {2, 0}, "test reduce");
+    if (r == 2) EXPECT_TRUE(torch::equal(t[0], torch::full({2}, 6.0)));  // 1 + 2 + 3 on its root
+    if (r == 0) EXPECT_TRUE(torch::equal(t[1], torch::full({3}, 60.0)));
+    std::vector<torch::Tensor> b{torch::full({2}, r * 1.0), torch::full({1}, r * 1.0)};
+    w.broadcast(b, {1, 2}, "test broadcast");
+    EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 1.0)));
+    EXPECT_TRUE(torch::equal(b[1], torch::full({1}, 2.0)));
+  });
+}
+
+TEST(DistCollectives, Zero1OwnersBalanceTheElements) {
+  // largest first to the least-loaded rank: 10 → 0, 7 → 1, 5 → 1, 3 → 0, 1 → 1 (loads 13 and 13)
+  EXPECT_EQ(dist::zero_owners({3, 10, 1, 7, 5}, 2), (std::vector<int>{0, 0, 1, 1, 1}));
+  EXPECT_EQ(dist::zero_owners({4, 4, 4}, 3), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(dist::zero_owners({5}, 2), (std::vector<int>{0}));  // a rank may own nothing
+}
+
 TEST(DistCollectives, CheckSameNamesTheRankThatDiffers) {
   const int port = free_port();
   std::vector<std::string> errors(2);
@@ -387,10 +409,15 @@ TEST(DistTrain, PpoTwoProcessesEqualOne) {
   auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
   ASSERT_EQ(r[0].rc, 0) << r[0].out;
   ASSERT_EQ(r[1].rc, 0) << r[1].out;
-  expect_same_run(tmp / "one", tmp / "two",
-                  {"score", "kl", "beta", "reward", "policy_loss", "value_loss", "clip_frac", "approx_kl", "entropy",
-                   "response_length", "eos_frac", "grad_norm", "critic_grad_norm", "ratio_mean", "ratio_var"},
-                  "final/model.safetensors");
+  const std::vector<std::string> keys{"score", "kl", "beta", "reward", "policy_loss", "value_loss", "clip_frac",
+                                      "approx_kl", "entropy", "response_length", "eos_frac", "grad_norm",
+                                      "critic_grad_norm", "ratio_mean", "ratio_var"};
+  expect_same_run(tmp / "one", tmp / "two", keys, "final/model.safetensors");
+  // ZeRO-1 (both optimizers' moments sharded): the same run again.
+  auto z = run_ranks(tmp, 2, args + " --zero 1 --out " + tmp / "zero");
+  ASSERT_EQ(z[0].rc, 0) << z[0].out;
+  ASSERT_EQ(z[1].rc, 0) << z[1].out;
+  expect_same_run(tmp / "one", tmp / "zero", keys, "final/model.safetensors");
   auto c1 = io::load_safetensors(tmp / "one/checkpoint/critic/model.safetensors");
   auto c2 = io::load_safetensors(tmp / "two/checkpoint/critic/model.safetensors");
   double worst = 0;
@@ -419,6 +446,35 @@ TEST(DistTrain, GrpoLoraTwoProcessesEqualOne) {
                   {"score", "kl", "reward", "policy_loss", "clip_frac", "approx_kl", "kl_loss", "entropy",
                    "response_length", "grad_norm"},
                   "final/adapter_model.safetensors");
+}
+
+// --zero 1: AdamW's moments sharded (dist/zero.h). The same run as 1 process; its checkpoint holds every tensor's
+// moments (equal to the 1-process checkpoint's) and resumes in 1 process without --zero as the same run.
+TEST(DistTrain, SftZero1EqualsOneAndItsCheckpointResumesWithout) {
+  test::TempDir tmp;
+  test::write_lines(tmp / "sft.jsonl", sft_lines());
+  const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
+                           " --eval-fraction 0 --batch-size 4 --max-steps 6 --lr 1e-3 --seed 3 --threads 1 "
+                           "--device cpu --log-every 1 --save-every 3";
+  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
+  auto r = run_ranks(tmp, 2, args + " --zero 1 --out " + tmp / "zero");
+  ASSERT_EQ(r[0].rc, 0) << r[0].out;
+  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  expect_same_run(tmp / "one", tmp / "zero", {"loss", "grad_norm"});
+  const std::string ck1 = tmp / "one/checkpoints/step-000003", ckz = tmp / "zero/checkpoints/step-000003";
+  auto o1 = io::load_safetensors(ck1 + "/optimizer.safetensors"), oz = io::load_safetensors(ckz + "/optimizer.safetensors");
+  ASSERT_EQ(o1.size(), oz.size());
+  for (auto& [k, t] : o1) {
+    ASSERT_TRUE(oz.count(k)) << k;
+    const double scale = t.abs().max().item<double>();
+    EXPECT_LE((t.to(torch::kFloat64) - oz[k].to(torch::kFloat64)).abs().max().item<double>(), 1e-4 * scale + 1e-12) << k;
+  }
+  std::string out;
+  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "resumed" + " --resume " + ckz, &out), 0) << out;
+  const auto a = train_lines(tmp / "one/metrics.jsonl"), b = train_lines(tmp / "resumed/metrics.jsonl");
+  ASSERT_EQ(b.size(), 3u);  // steps 4..6
+  for (size_t i = 0; i < b.size(); ++i)
+    EXPECT_NEAR(a[i + 3]["loss"].get<double>(), b[i]["loss"].get<double>(), 1e-5) << "step " << b[i]["step"];
 }
 
 TEST(DistTrain, CheckpointOfTwoRanksResumesInOne) {
