@@ -178,6 +178,20 @@ void expect_same_run(const std::string& one, const std::string& two, const std::
   std::cerr << "max |w_1proc - w_2proc| = " << worst << "\n";
 }
 
+// `rlhf ARGS --out tmp/one` as 1 process, then `rlhf ARGS EXTRA --out tmp/NAME` as n ranks (run_ranks); every run must
+// succeed (a fatal failure otherwise: callers return on HasFatalFailure). Returns the ranks' results.
+std::vector<RankResult> one_then_ranks(const test::TempDir& tmp, const std::string& args, int n,
+                                       const std::string& name, const std::string& extra = "") {
+  std::vector<RankResult> r;
+  [&] {
+    std::string out;
+    ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one", &out), 0) << out;
+    r = run_ranks(tmp, n, args + extra + " --out " + tmp / name);
+    for (int k = 0; k < n; ++k) ASSERT_EQ(r[k].rc, 0) << r[k].out;
+  }();
+  return r;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- launchers
@@ -341,10 +355,8 @@ TEST(DistTrain, SftTwoProcessesEqualOne) {
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 4 --max-steps 6 --lr 1e-3 --seed 3 --threads 1 "
                            "--device cpu --log-every 1";
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
-  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "two");
+  if (HasFatalFailure()) return;
   EXPECT_NE(r[1].out.find("dist: rank 1 of 2"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(tmp / "two/metrics.jsonl.rank1"));
   expect_same_run(tmp / "one", tmp / "two", {"loss", "grad_norm"});
@@ -356,9 +368,8 @@ TEST(DistTrain, SftWithGradAccumAndThreeRanks) {
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 3 --max-steps 2 --grad-accum 2 --lr 1e-3 --seed 5 "
                            "--threads 1 --device cpu --log-every 1";
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
-  auto r = run_ranks(tmp, 3, args + " --out " + tmp / "three");
-  for (int k = 0; k < 3; ++k) ASSERT_EQ(r[k].rc, 0) << r[k].out;
+  auto r = one_then_ranks(tmp, args, 3, "three");
+  if (HasFatalFailure()) return;
   expect_same_run(tmp / "one", tmp / "three", {"loss", "grad_norm"});
 }
 
@@ -367,10 +378,8 @@ TEST(DistTrain, RewardTwoProcessesEqualOne) {
   test::write_lines(tmp / "pairs.jsonl", pair_lines());
   const std::string args = "reward --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --eval-fraction 0 --batch-size 4 "
                            "--max-steps 5 --lr 1e-3 --seed 1 --threads 1 --device cpu --log-every 1";
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
-  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "two");
+  if (HasFatalFailure()) return;
   expect_same_run(tmp / "one", tmp / "two", {"loss", "accuracy", "margin", "grad_norm"});
 }
 
@@ -379,10 +388,8 @@ TEST(DistTrain, DpoTwoProcessesEqualOne) {
   test::write_lines(tmp / "pairs.jsonl", pair_lines());
   const std::string args = "dpo --model " + kModel + " --data " + tmp / "pairs.jsonl" + " --eval-fraction 0 --batch-size 4 "
                            "--max-steps 5 --lr 1e-3 --seed 1 --threads 1 --device cpu --log-every 1";
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
-  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "two");
+  if (HasFatalFailure()) return;
   expect_same_run(tmp / "one", tmp / "two", {"loss", "grad_norm"});
 }
 
@@ -404,11 +411,8 @@ TEST(DistTrain, PpoTwoProcessesEqualOne) {
                            " --batch-size 4 --iterations 3 --max-new-tokens 6 --ppo-epochs 2 --num-minibatches 2"
                            " --grad-accum 2 --critic-lr 1e-3 --adaptive-kl --normalize-score --whiten-rewards true"
                            " --samples-every 1 --seed 4";
-  std::string out;
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one", &out), 0) << out;
-  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "two");
+  if (HasFatalFailure()) return;
   const std::vector<std::string> keys{"score", "kl", "beta", "reward", "policy_loss", "value_loss", "clip_frac",
                                       "approx_kl", "entropy", "response_length", "eos_frac", "grad_norm",
                                       "critic_grad_norm", "ratio_mean", "ratio_var"};
@@ -437,11 +441,8 @@ TEST(DistTrain, GrpoLoraTwoProcessesEqualOne) {
   const std::string args = "ppo --algo grpo" + rl_setup(tmp) +
                            " --reward rule:length --batch-size 3 --group-size 3 --iterations 3 --max-new-tokens 6"
                            " --num-minibatches 3 --kl-coef 0.1 --lora-r 4 --lora-targets all-linear --seed 2";
-  std::string out;
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one", &out), 0) << out;
-  auto r = run_ranks(tmp, 2, args + " --out " + tmp / "two");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "two");
+  if (HasFatalFailure()) return;
   expect_same_run(tmp / "one", tmp / "two",
                   {"score", "kl", "reward", "policy_loss", "clip_frac", "approx_kl", "kl_loss", "entropy",
                    "response_length", "grad_norm"},
@@ -456,10 +457,8 @@ TEST(DistTrain, SftZero1EqualsOneAndItsCheckpointResumesWithout) {
   const std::string args = "sft --model " + kModel + " --data " + tmp / "sft.jsonl" +
                            " --eval-fraction 0 --batch-size 4 --max-steps 6 --lr 1e-3 --seed 3 --threads 1 "
                            "--device cpu --log-every 1 --save-every 3";
-  ASSERT_EQ(test::run_rlhf(args + " --out " + tmp / "one"), 0);
-  auto r = run_ranks(tmp, 2, args + " --zero 1 --out " + tmp / "zero");
-  ASSERT_EQ(r[0].rc, 0) << r[0].out;
-  ASSERT_EQ(r[1].rc, 0) << r[1].out;
+  auto r = one_then_ranks(tmp, args, 2, "zero", " --zero 1");
+  if (HasFatalFailure()) return;
   expect_same_run(tmp / "one", tmp / "zero", {"loss", "grad_norm"});
   const std::string ck1 = tmp / "one/checkpoints/step-000003", ckz = tmp / "zero/checkpoints/step-000003";
   auto o1 = io::load_safetensors(ck1 + "/optimizer.safetensors"), oz = io::load_safetensors(ckz + "/optimizer.safetensors");
