@@ -96,6 +96,13 @@ TEST(Safetensors, CorruptHeaders) {
       {R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})", "outside the data section"},
       {R"({"a":{"dtype":"F32","shape":[2]}})", "needs dtype, shape and data_offsets"},
       {R"({"a":)", "not valid JSON"},
+      // Found while writing fuzz_safetensors: 4 · 2^32 · 2^32 bytes wrapped to 0 and matched an empty span.
+      {R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "too large"},
+      {R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", "non-negative integers"},
+      {R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", "non-negative integers"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,"8"]}})", "data_offsets must be [begin, end]"},
+      {R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", "dtype must be a string"},
+      {R"([1,2])", "must be a JSON object"},
   };
   for (const auto& c : cases) {
     write_all(tmp / "c.safetensors", make_file(c.header, data));

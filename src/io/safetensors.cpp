@@ -31,11 +31,7 @@ const DtypeEntry kDtypes[] = {
     {"U8", torch::kUInt8},    {"BOOL", torch::kBool},
 };
 
-std::string supported_dtypes() {
-  std::string s;
-  for (const auto& d : kDtypes) s += std::string(s.empty() ? "" : ", ") + d.name;
-  return s;
-}
+std::string supported_dtypes() { return safetensors_dtype_names(); }
 
 }  // namespace
 
@@ -74,62 +70,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   mapping_ = std::shared_ptr<void>(addr, [size](void* p) { ::munmap(p, size); });
   const auto* bytes = static_cast<const uint8_t*>(addr);
 
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
-  RLHF_CHECK(header_len <= size - 8, path, ": header length ", header_len, " exceeds the file size ", size,
-             " (truncated or not a safetensors file)");
-  json header;
-  try {
-    header = json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const json::exception& e) {
-    fail(path, ": header is not valid JSON (", e.what(), ")");
-  }
-  RLHF_CHECK(header.is_object(), path, ": header must be a JSON object");
-  data_ = bytes + 8 + header_len;
-  const uint64_t data_size = size - 8 - header_len;
-
-  std::vector<std::pair<uint64_t, std::string>> ranges;  // begin -> name, to find overlaps
-  for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
-      RLHF_CHECK(entry.is_object(), path, ": __metadata__ must be an object of strings");
-      for (const auto& [k, v] : entry.items())
-        if (v.is_string()) metadata_[k] = v.get<std::string>();
-      continue;
-    }
-    const std::string ctx = cat(path, ": tensor \"", name, "\"");
-    RLHF_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
-                   entry.contains("data_offsets"),
-               ctx, ": header entry needs dtype, shape and data_offsets");
-    TensorInfo info;
-    try {
-      info.dtype = entry.at("dtype").get<std::string>();
-      info.shape = entry.at("shape").get<std::vector<int64_t>>();
-      auto offs = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      RLHF_CHECK(offs.size() == 2, ctx, ": data_offsets must be [begin, end]");
-      info.begin = offs[0];
-      info.end = offs[1];
-    } catch (const json::exception& e) {
-      fail(ctx, ": malformed header entry (", e.what(), ")");
-    }
-    const torch::Dtype dt = dtype_from_safetensors(info.dtype, ctx);
-    uint64_t numel = 1;
-    for (int64_t d : info.shape) {
-      RLHF_CHECK(d >= 0, ctx, ": negative dimension in shape");
-      numel *= static_cast<uint64_t>(d);
-    }
-    RLHF_CHECK(info.begin <= info.end && info.end <= data_size, ctx, ": data_offsets [", info.begin, ", ",
-               info.end, "] lie outside the data section of ", data_size, " bytes (truncated file?)");
-    RLHF_CHECK(info.end - info.begin == numel * c10::elementSize(dt), ctx, ": data_offsets span ",
-               info.end - info.begin, " bytes but dtype ", info.dtype, " and shape need ", numel * c10::elementSize(dt));
-    ranges.emplace_back(info.begin, name);
-    infos_.emplace(name, std::move(info));
-  }
-  std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i) {
-    const auto& prev = infos_.at(ranges[i - 1].second);
-    RLHF_CHECK(prev.end <= ranges[i].first || prev.begin == prev.end, path, ": tensors \"", ranges[i - 1].second,
-               "\" and \"", ranges[i].second, "\" overlap in the data section (corrupt header)");
-  }
+  SafetensorsHeader header = parse_safetensors_header(bytes, size, path);
+  data_ = bytes + 8 + header.header_len;
+  infos_ = std::move(header.infos);
+  metadata_ = std::move(header.metadata);
 }
 
 torch::Tensor SafetensorsFile::get(const std::string& name) const {

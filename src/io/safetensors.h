@@ -13,13 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace rlhf::io {
+#include "io/safetensors_header.h"
 
-struct TensorInfo {
-  std::string dtype;             // "F32", "BF16", ...
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;   // byte range in the data section
-};
+namespace rlhf::io {
 
 // All tensors of one .safetensors file, validated: offsets inside the file, sizes that match dtype × shape,
 // no overlaps, known dtypes. Errors name the file and the tensor.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "train/batching.h"
 #include "train/logprobs.h"
 
 namespace rlhf::dpo {

@@ -21,7 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "train/batching.h"
+#include "train/shuffle.h"
+#include "train/token_seq.h"
 #include "train/format.h"
 
 namespace rlhf {

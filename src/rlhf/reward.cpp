@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "train/batching.h"
 
 namespace rlhf::reward {
 

@@ -15,22 +15,10 @@
 
 #include "model/model.h"
 #include "model/text_api.h"
+#include "rlhf/prompts.h"
 #include "train/format.h"
 
 namespace rlhf {
-
-// One prompt of the dataset: the JSON prompt (string or messages) and its tokens through the Formatter.
-struct Prompt {
-  nlohmann::json prompt;
-  std::vector<int64_t> ids;
-  nlohmann::json row;   // the whole line: extra fields ("answer", ...) pass through to the reward functions
-  std::string source;   // "path:line", for messages
-};
-
-// Reads a prompts JSONL: each line {"prompt": "..."} or {"messages": [{"role", "content"}, ...]}, other fields
-// kept in Prompt::row (e.g. {"prompt": "2+3=", "answer": "5"} for a verifiable reward). Prompts longer
-// than max_prompt_tokens (> 0) keep their last max_prompt_tokens tokens. Errors name file and line.
-std::vector<Prompt> read_prompts(const std::string& path, const Formatter& formatter, int64_t max_prompt_tokens = 0);
 
 struct Rollout {
   torch::Tensor prompt_ids, prompt_mask;  // (B, P) int64, left padded

@@ -15,22 +15,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "train/shuffle.h"
+#include "train/token_seq.h"
+
 namespace rlhf::train {
-
-// A seeded Fisher-Yates shuffle of 0..n-1 (std::mt19937_64 with seed ^ epoch mixing; the same on every platform).
-std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed, int64_t epoch);
-
-// Batches of example indices. lengths[i]: the length of example i. shuffle = false: in order, no bucketing.
-// bucket_batches = 1 disables bucketing. The last batch may be smaller (drop_last drops it).
-std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
-                                               uint64_t seed, int64_t epoch, bool shuffle = true,
-                                               int64_t bucket_batches = 50, bool drop_last = false);
-
-// One token sequence with its loss mask (1 = a token the loss covers).
-struct TokenSeq {
-  std::vector<int64_t> ids;
-  std::vector<uint8_t> loss_mask;  // empty = all 1
-};
 
 struct PaddedBatch {
   torch::Tensor input_ids;       // (B,T) int64, pad_id beyond each row's length

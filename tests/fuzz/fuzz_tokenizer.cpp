@@ -1,14 +1,14 @@
 // libFuzzer target for encode / decode. Input: first byte picks the tokenizer, the rest is the text (any bytes).
 // Checks: no crash or hang; offsets lie inside the input and the ids inside the vocab; decode never throws; and
 // for the byte-level tokenizers without a normalizer (GPT-2, Llama 3) decode(encode(s)) == s on valid UTF-8.
-// Build: cmake -DRLHF_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address
-// Run:   fuzz_tokenizer -max_len=512 -max_total_time=300   (RLHF_TOKENIZERS overrides the tokenizers folder)
+// Build and run: scripts/sanitize.sh (ASan + UBSan, seeds from tests/fuzz/make_seeds.py).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "fuzz_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -21,9 +21,7 @@ struct Case {
 
 std::vector<Case>& cases() {
   static std::vector<Case> all = [] {
-    const char* env = std::getenv("RLHF_TOKENIZERS");
-    std::string root = env ? env : std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/fuzz/")) +
-                                       "/data/tokenizers";
+    const std::string root = fuzz::test_data() + "/tokenizers";
     std::vector<Case> v;
     v.push_back({rlhf::tok::Tokenizer::from_dir(root + "/gpt2"), true});
     v.push_back({rlhf::tok::Tokenizer::from_dir(root + "/llama3"), true});
@@ -42,6 +40,12 @@ void check(bool ok, const char* what) {
 }
 
 }  // namespace
+
+// Loading four tokenizers takes seconds under ASan: done before the first input, outside its timeout.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  cases();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
