@@ -126,7 +126,7 @@ TEST_F(LabelApi, NextRankProgressAndNoSecondRanking) {
   EXPECT_EQ(body(cli.Get("/api/next")), next);  // the shuffled order is stable across reloads
 
   json ranking = json::array();
-  for (const auto& c : next["candidates"]) ranking.push_back({c["id"]});
+  for (const auto& c : next["candidates"]) ranking.push_back(json::array({c["id"]}));
   json ties = json::array({json::array({ranking[0][0], ranking[1][0]}), ranking[2], ranking[3]});
   auto res = cli.Post("/api/rank", json{{"item_id", item_id}, {"ranking", ties}, {"flags", {"unsafe"}}}.dump(),
                       "application/json");
@@ -156,7 +156,7 @@ TEST_F(LabelApi, BadRequestsAre400WithAMessageAndWriteNothing) {
   json ids = json::array();
   for (const auto& c : item.candidates) ids.push_back(c.id);
   json good = json::array();
-  for (const auto& id : ids) good.push_back({id});
+  for (const auto& id : ids) good.push_back(json::array({id}));
   json other = store->items().at(1).candidates.at(0).id;
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{not json", "not valid JSON"},
@@ -202,7 +202,7 @@ TEST_F(LabelApi, ScriptAndSqlTextIsReturnedAsText) {
   for (const auto& c : next["candidates"]) texts.insert(c["text"].get<std::string>());
   EXPECT_EQ(texts, (std::set<std::string>{kXss, kSql, "fine"}));
   json ranking = json::array();
-  for (const auto& c : next["candidates"]) ranking.push_back({c["id"]});
+  for (const auto& c : next["candidates"]) ranking.push_back(json::array({c["id"]}));
   auto ok = cli.Post("/api/rank", json{{"item_id", next["item_id"]}, {"ranking", ranking}, {"flags", {kSql}}}.dump(),
                      "application/json");
   EXPECT_EQ(ok->status, 200) << ok->body;
@@ -237,7 +237,7 @@ TEST(LabelApiLoad, EightConcurrentClientsStoreFiveHundredRankingsExactlyOnce) {
         json j = json::parse(next->body);
         if (j["item_id"].is_null()) return;
         json ranking = json::array();
-        for (const auto& cand : j["candidates"]) ranking.push_back({cand["id"]});
+        for (const auto& cand : j["candidates"]) ranking.push_back(json::array({cand["id"]}));
         auto res = cli.Post("/api/rank", json{{"item_id", j["item_id"]}, {"ranking", ranking}}.dump(),
                             "application/json");
         if (!res) { ++errors; return; }

@@ -222,6 +222,19 @@ TEST(Model, BadCheckpointsGiveClearErrors) {
     EXPECT_NE(msg.find("MambaForCausalLM"), std::string::npos) << msg;
     EXPECT_NE(msg.find("Qwen3ForCausalLM"), std::string::npos) << msg;  // lists what is supported
   }
+  {  // zero heads / kv heads / sizes: found by fuzz_config as a division by zero in parse_model_config
+    for (const char* key : {"num_attention_heads", "num_key_value_heads", "hidden_size", "head_dim", "vocab_size"}) {
+      test::TempDir tmp;
+      fs::copy(src, tmp.path / "m");
+      std::ifstream in(tmp / "m/config.json");
+      auto j = nlohmann::json::parse(in);
+      j[key] = 0;
+      std::ofstream(tmp / "m/config.json") << j.dump();
+      auto msg = error_of([&] { load_model(tmp / "m"); });
+      EXPECT_NE(msg.find(std::string("\"") + key + "\" must be a positive integer"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+    }
+  }
   {  // a deleted shard
     test::TempDir tmp;
     fs::copy(test::data("models/qwen3-tiny-sharded"), tmp.path / "m");

@@ -152,6 +152,20 @@ struct Frame {
 struct Evaluator {
   std::string name;  // template name for messages
   std::vector<std::shared_ptr<Frame>> frames;  // frames[0]: globals + context
+  std::vector<std::weak_ptr<Frame>> made;      // every frame of this render (new_frame), emptied when it ends
+
+  std::shared_ptr<Frame> new_frame();
+
+  // Bounds on one render, so that no template can hang or exhaust a trainer (fuzz_jinja): loop iterations in
+  // all, nested macro calls, and the size of the output and of any string built by repetition. Real chat
+  // templates use a few hundred iterations and kilobytes.
+  static constexpr int64_t kMaxSteps = 10'000'000;
+  static constexpr int kMaxMacroDepth = 100;
+  static constexpr size_t kMaxString = size_t(64) << 20;
+  int64_t steps = 0;
+  int macro_depth = 0;
+  // Counts one loop iteration; errors past kMaxSteps or when `out` has grown past kMaxString.
+  void step(int line, const std::string& out);
 
   [[noreturn]] void error(int line, const std::string& msg) const;
   Value lookup(const std::string& var) const;

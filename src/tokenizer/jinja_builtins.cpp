@@ -509,7 +509,8 @@ Value get_path(const Value& v, const std::string& path) {
       auto it = cur.j.find(part);
       if (it == cur.j.end()) return Value::undefined(part);
       cur = Value(*it);
-    } else if (cur.j.is_array() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
+    } else if (cur.j.is_array() && !part.empty() && part.size() <= 18 &&
+               std::all_of(part.begin(), part.end(), ::isdigit)) {
       size_t idx = std::stoul(part);
       if (idx >= cur.j.size()) return Value::undefined(part);
       cur = Value(cur.j[idx]);
@@ -624,7 +625,11 @@ Value f_int(Evaluator&, const Value& in, CallArgs& a, int) {
   if (!in.is_json()) return d;
   if (in.j.is_number_integer()) return in;
   if (in.j.is_boolean()) return Json(in.j.get<bool>() ? 1 : 0);
-  if (in.j.is_number()) return Json(static_cast<int64_t>(std::trunc(in.j.get<double>())));
+  // A float outside int64's range (or inf, nan) cannot be cast (undefined behaviour): the default, as for text.
+  auto from_double = [&](double v) -> Json {
+    return std::isfinite(v) && std::fabs(v) < 9.2e18 ? Json(static_cast<int64_t>(std::trunc(v))) : d;
+  };
+  if (in.j.is_number()) return from_double(in.j.get<double>());
   if (in.j.is_string()) {
     std::string s = strip(in.j.get<std::string>(), Value(), true, true);
     try {
@@ -632,7 +637,7 @@ Value f_int(Evaluator&, const Value& in, CallArgs& a, int) {
       long long v = std::stoll(s, &used, 10);
       if (used == s.size()) return Json(v);
       double dv = std::stod(s, &used);
-      if (used == s.size()) return Json(static_cast<int64_t>(std::trunc(dv)));
+      if (used == s.size()) return from_double(dv);
     } catch (const std::exception&) {  // not a number: jinja returns the default, as we do
     }
   }
@@ -1186,8 +1191,12 @@ void install_globals(Frame& g) {
       if (a.args.size() >= 3) step = need_int(ev, a.args[2], line, "range", 1);
     }
     if (step == 0) ev.error(line, "range() step must not be zero");
+    // transformers renders templates in jinja2's sandbox, whose range() stops at 100,000 items.
+    const __int128 span = step > 0 ? __int128(stop) - start : __int128(start) - stop;
+    const __int128 count = span <= 0 ? 0 : (span + (step > 0 ? step : -__int128(step)) - 1) / (step > 0 ? step : -__int128(step));
+    if (count > 100000) ev.error(line, "range too big, maximum size for range is 100000");
     Json out = Json::array();
-    for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(k);
+    for (__int128 k = 0; k < count; ++k) out.push_back(static_cast<int64_t>(start + k * step));
     return Value::lazy_list(std::move(out), "range");
   });
   // transformers' TemplateDict: dict(mapping or iterable of pairs, **kwargs)

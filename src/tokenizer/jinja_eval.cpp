@@ -2,7 +2,9 @@
 // Scoping as in jinja2: a for-loop body is a new scope each iteration (so `set` inside a loop does not leak out,
 // which is why templates use namespace()); if-blocks share the enclosing scope; a macro (and a {% call %} body)
 // is a closure: its parameters and `caller` on top of the scopes where it was defined, read when it is called.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tokenizer/jinja_ast.h"
 
@@ -42,6 +44,22 @@ Value Evaluator::lookup(const std::string& var) const {
 
 void Evaluator::assign(const std::string& var, Value v) { frames.back()->vars[var] = std::move(v); }
 
+void Evaluator::step(int line, const std::string& out) {
+  if (++steps > kMaxSteps)
+    error(line, "the template ran more than " + std::to_string(kMaxSteps) + " loop iterations (a runaway loop?)");
+  if (out.size() > kMaxString)
+    error(line, "the template's output exceeds " + std::to_string(kMaxString >> 20) + " MiB");
+}
+
+std::shared_ptr<Frame> Evaluator::new_frame() {
+  auto f = std::make_shared<Frame>();
+  // Forget the frames already freed, so that a long loop keeps this list short.
+  if (made.size() >= 64 && made.size() % 64 == 0)
+    made.erase(std::remove_if(made.begin(), made.end(), [](const auto& w) { return w.expired(); }), made.end());
+  made.push_back(f);
+  return f;
+}
+
 namespace {
 
 const char* type_name(const Value& v) {
@@ -76,6 +94,8 @@ int64_t wrap_index(int64_t idx, size_t n) {
 std::vector<size_t> slice_indices(size_t n, const Value& a, const Value& b, const Value& c, int line,
                                   const Evaluator& ev) {
   int64_t len = static_cast<int64_t>(n);
+  if (!(c.is_undefined() || c.j.is_null()) && !is_int(c))
+    ev.error(line, std::string("slice indices must be integers, got ") + type_name(c));
   int64_t step = c.is_undefined() || c.j.is_null() ? 1 : as_int(c);
   if (step == 0) ev.error(line, "slice step cannot be zero");
   auto norm = [&](const Value& v, int64_t dflt) -> int64_t {
@@ -146,6 +166,9 @@ Value arith(const std::string& op, const Value& l, const Value& r, int line, con
   if (op == "*" && ((l.j.is_string() && is_int(r)) || (is_int(l) && r.j.is_string()))) {
     std::string s = l.j.is_string() ? l.j.get<std::string>() : r.j.get<std::string>();
     int64_t n = l.j.is_string() ? as_int(r) : as_int(l);
+    if (n > 0 && !s.empty() && static_cast<uint64_t>(n) > Evaluator::kMaxString / s.size())
+      ev.error(line, "string repetition of " + std::to_string(s.size()) + " bytes x " + std::to_string(n) +
+                         " exceeds " + std::to_string(Evaluator::kMaxString >> 20) + " MiB");
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += s;
     return Json(out);
@@ -153,20 +176,30 @@ Value arith(const std::string& op, const Value& l, const Value& r, int line, con
   if (!(is_num(l) || l.j.is_boolean()) || !(is_num(r) || r.j.is_boolean())) bad();
   bool ints = is_int(l) && is_int(r);
   if (ints && op != "/") {
-    int64_t a = as_int(l), b = as_int(r);
-    if (op == "+") return Json(a + b);
-    if (op == "-") return Json(a - b);
-    if (op == "*") return Json(a * b);
+    // Python's ints do not overflow; ours are 64-bit, and an overflow is an error instead of undefined behaviour
+    // (found by fuzz_jinja under UBSan).
+    int64_t a = as_int(l), b = as_int(r), out = 0;
+    auto overflow = [&] {
+      ev.error(line, "integer overflow in " + std::to_string(a) + " " + op + " " + std::to_string(b) +
+                         " (template integers are 64-bit)");
+    };
+    if (op == "+") return __builtin_add_overflow(a, b, &out) ? (overflow(), Json()) : Json(out);
+    if (op == "-") return __builtin_sub_overflow(a, b, &out) ? (overflow(), Json()) : Json(out);
+    if (op == "*") return __builtin_mul_overflow(a, b, &out) ? (overflow(), Json()) : Json(out);
     if (op == "//" || op == "%") {
       if (b == 0) ev.error(line, "integer division or modulo by zero");
+      if (a == std::numeric_limits<int64_t>::min() && b == -1) overflow();
       int64_t q = a / b;
       if ((a % b != 0) && ((a < 0) != (b < 0))) --q;  // floor
       return op == "//" ? Json(q) : Json(a - q * b);
     }
     if (op == "**") {
       if (b < 0) return Json(std::pow(static_cast<double>(a), static_cast<double>(b)));
-      int64_t p = 1;
-      for (int64_t k = 0; k < b; ++k) p *= a;
+      int64_t p = 1, base = a;  // by squaring: log2(b) steps, each checked
+      for (int64_t e = b; e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(p, base, &p)) overflow();
+        if (e > 1 && __builtin_mul_overflow(base, base, &base)) overflow();
+      }
       return Json(p);
     }
   }
@@ -387,7 +420,10 @@ Value Evaluator::eval(const Expr& e) {
       if (!is_num(v) && !(v.is_json() && v.j.is_boolean()))
         error(e.line, std::string("bad operand type for unary ") + e.name + ": '" + type_name(v) + "'");
       if (e.name == "+") return v;
-      if (is_int(v)) return Json(-as_int(v));
+      if (is_int(v)) {
+        if (as_int(v) == std::numeric_limits<int64_t>::min()) error(e.line, "integer overflow in unary -");
+        return Json(-as_int(v));
+      }
       return Json(-as_double(v));
     }
     case Expr::Kind::binary: {
@@ -427,7 +463,7 @@ Value Evaluator::call_macro(const MacroDef& m, CallArgs& args, int line,
   if (args.args.size() > m.params.size())
     error(line, "macro '" + m.name + "' takes " + std::to_string(m.params.size()) + " arguments, got " +
                     std::to_string(args.args.size()));
-  auto frame = std::make_shared<Frame>();
+  auto frame = new_frame();
   for (size_t k = 0; k < m.params.size(); ++k) {
     const auto& [pname, pdefault] = m.params[k];
     Value v = Value::undefined(pname);
@@ -450,16 +486,21 @@ Value Evaluator::call_macro(const MacroDef& m, CallArgs& args, int line,
     }
     if (!known) error(line, "macro '" + m.name + "' has no parameter '" + kv.first + "'");
   }
+  if (macro_depth >= kMaxMacroDepth)
+    error(line, "macro '" + m.name + "' recursed more than " + std::to_string(kMaxMacroDepth) + " calls deep");
   std::vector<std::shared_ptr<Frame>> saved = frames;
   frames = scope;
   frames.push_back(frame);
   std::string out;
+  ++macro_depth;
   try {
     exec(m.body, out);
   } catch (...) {
+    --macro_depth;
     frames = saved;
     throw;
   }
+  --macro_depth;
   frames = saved;
   return Json(out);
 }
@@ -505,7 +546,8 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         if (s.loop_filter) {  // `for x in xs if cond`: filter first, so loop.* counts the kept items
           std::vector<Value> kept;
           for (const auto& item : items) {
-            frames.push_back(std::make_shared<Frame>());
+            step(s.line, out);
+            frames.push_back(new_frame());
             bind(*frames.back(), item);
             bool keep = truthy(eval(*s.loop_filter));
             frames.pop_back();
@@ -520,7 +562,8 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
         }
         size_t n = items.size();
         for (size_t k = 0; k < n; ++k) {
-          auto frame = std::make_shared<Frame>();
+          step(s.line, out);
+          auto frame = new_frame();
           bind(*frame, items[k]);
           frame->vars["loop"] = loop_object(items, k);
           frames.push_back(frame);
@@ -634,7 +677,17 @@ std::string Template::render(const Json& context) const {
   RLHF_CHECK(context.is_object(), name_, ": the render context must be a JSON object, got ", context.type_name());
   Evaluator ev;
   ev.name = name_;
-  auto globals = std::make_shared<Frame>();
+  // Macros are closures over the frames where they are defined, and those frames hold the macros: a cycle of
+  // shared_ptrs. Emptying every frame this render made, when it ends (or throws), frees them (LeakSanitizer found
+  // the leak: a macro inside a loop leaked its loop's frames on every render).
+  struct BreakCycles {
+    Evaluator& ev;
+    ~BreakCycles() {
+      for (const auto& w : ev.made)
+        if (auto f = w.lock()) f->vars.clear();
+    }
+  } break_cycles{ev};
+  auto globals = ev.new_frame();
   install_globals(*globals);
   for (auto it = context.begin(); it != context.end(); ++it) globals->vars[it.key()] = Value(it.value());
   ev.frames.push_back(globals);

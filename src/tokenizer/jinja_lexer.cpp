@@ -91,7 +91,12 @@ struct Lexer {
         case 'x': case 'u': case 'U': {
           size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           if (pos + n > src.size()) error(std::string("truncated \\") + e + " escape in string literal");
+          for (size_t k = 0; k < n; ++k)
+            if (!std::isxdigit(static_cast<unsigned char>(src[pos + k])))
+              error(std::string("invalid \\") + e + " escape in string literal (expected " + std::to_string(n) +
+                    " hex digits)");
           uint32_t cp = static_cast<uint32_t>(std::stoul(src.substr(pos, n), nullptr, 16));
+          if (cp > 0x10FFFF) error(std::string("\\") + e + " escape beyond U+10FFFF in string literal");
           advance(n);
           append_utf8(s, cp);
           break;

@@ -1,6 +1,10 @@
 // Jinja parser: tokens -> Program. Expression precedence follows jinja2/parser.py, loosest first:
 //   cond (x if c else y) < or < and < not < compare (== != < > <= >= in, not in; chained)
 //   < + - < ~ < * / // % < ** < unary - + < primary with postfix (. [] ()) then filters `|` and tests `is`.
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
 #include "tokenizer/jinja_ast.h"
 
 namespace rlhf::jinja {
@@ -11,8 +15,41 @@ struct Parser {
   std::string name;
   size_t i = 0;
   int loop_depth = 0;  // for-loop bodies around the statement being parsed (a macro body starts again at 0)
+  // Nesting of expressions and statements: each level is a recursion here and when rendering, so a template
+  // nested deeper than any real one ("((((...", 100,000 nested ifs; fuzz_jinja) is an error, not a stack overflow.
+  static constexpr int kMaxNesting = 128;
+  static constexpr int kMaxExprDepth = 512;  // the tree of one expression, chains of operators included
+  int nesting = 0;
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.nesting > kMaxNesting) {
+        --p.nesting;
+        p.error("the template nests more than " + std::to_string(kMaxNesting) + " levels deep");
+      }
+    }
+    ~Nest() { --p.nesting; }
+  };
+  // Depth of an expression tree, counted up to `limit` (the walk stops there, so it cannot overflow the stack).
+  static int tree_depth(const Expr* e, int limit) {
+    if (!e || limit <= 0) return 0;
+    int d = 0;
+    for (const Expr* x : {e->a.get(), e->b.get(), e->c.get()}) d = std::max(d, tree_depth(x, limit - 1));
+    for (const auto& x : e->items) d = std::max(d, tree_depth(x.get(), limit - 1));
+    for (const auto& kv : e->kwargs) d = std::max(d, tree_depth(kv.second.get(), limit - 1));
+    return d + 1;
+  }
 
   const Token& cur() const { return toks[i]; }
+  // Python's ints are unbounded; ours are 64-bit: a larger literal is an error (std::stoll would throw
+  // std::out_of_range, which is not a template error; found by fuzz_jinja).
+  int64_t integer_literal(const Token& t) const {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(t.value.c_str(), &end, 10);
+    if (errno == ERANGE) fail(name, " line ", t.line, ": integer literal ", t.value, " does not fit in 64 bits");
+    return v;
+  }
   const Token& peek(size_t k = 1) const { return toks[std::min(i + k, toks.size() - 1)]; }
   [[noreturn]] void error(const std::string& msg) const { fail(name, " line ", cur().line, ": ", msg); }
 
@@ -61,6 +98,7 @@ struct Parser {
 
   // ------------------------------------------------------------ expressions
   ExprPtr parse_expression(bool with_cond = true) {
+    Nest nest(*this);
     int line = cur().line;
     ExprPtr e = parse_or();
     if (with_cond && is_name("if")) {
@@ -69,8 +107,11 @@ struct Parser {
       c->a = e;
       c->b = parse_or();
       if (accept_name("else")) c->c = parse_expression();
-      return c;
+      e = c;
     }
+    // Long operator chains (1+1+1+...) build deep trees without nesting: bounded at the outermost expression.
+    if (nesting == 1 && tree_depth(e.get(), kMaxExprDepth + 1) > kMaxExprDepth)
+      fail(name, " line ", line, ": an expression more than ", kMaxExprDepth, " operators deep");
     return e;
   }
 
@@ -101,6 +142,7 @@ struct Parser {
     return e;
   }
   ExprPtr parse_not() {
+    Nest nest(*this);
     if (is_name("not")) {
       auto e = node(Expr::Kind::unary, cur().line);
       ++i;
@@ -179,6 +221,7 @@ struct Parser {
     return e;
   }
   ExprPtr parse_unary(bool with_filter) {
+    Nest nest(*this);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       e = node(Expr::Kind::unary, cur().line);
@@ -211,11 +254,11 @@ struct Parser {
     }
     if (t.kind == Tok::integer) {
       ++i;
-      return literal(std::stoll(t.value), t.line);
+      return literal(integer_literal(t), t.line);
     }
     if (t.kind == Tok::floating) {
       ++i;
-      return literal(std::stod(t.value), t.line);
+      return literal(std::strtod(t.value.c_str(), nullptr), t.line);  // 1e999 is inf, as in Python
     }
     if (is_op("(")) {
       ++i;
@@ -299,7 +342,7 @@ struct Parser {
         a->a = e;
         if (cur().kind == Tok::integer) {  // foo.0 is foo[0] in jinja
           a->kind = Expr::Kind::item;
-          a->b = literal(std::stoll(cur().value), line);
+          a->b = literal(integer_literal(cur()), line);
           ++i;
         } else {
           a->name = expect_name();
@@ -431,6 +474,7 @@ struct Parser {
   void end_tag() { expect(Tok::block_end, "'%}'"); }
 
   StmtPtr parse_statement() {
+    Nest nest(*this);
     const Token& kw = cur();
     int line = kw.line;
     std::string k = kw.value;
