@@ -24,9 +24,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 
 configure() {  # folder, sanitizers, fuzz
+  mkdir -p "$1"
   cmake -S . -B "$1" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DRLHF_TORCH_FREE=ON -DRLHF_SANITIZE="$2" -DRLHF_FUZZ="$3" \
-    >"$1.cmake.log" 2>&1 || { cat "$1.cmake.log" >&2; exit 1; }
+    >"$1/cmake.log" 2>&1 || { cat "$1/cmake.log" >&2; exit 1; }
 }
 
 status=0

@@ -22,7 +22,7 @@ if [[ -z "${RLHF_SKIP_INSTALL:-}" ]]; then
   $SUDO apt-get update -qq
   pkgs=(g++ cmake ninja-build pkg-config
         libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
-        libsqlite3-dev libcpp-httplib-dev libgtest-dev
+        libsqlite3-dev libcpp-httplib-dev libssl-dev libgtest-dev
         libgloo-dev)
   # libgloo-dev: the headers of Gloo, which libtorch's ProcessGroupGloo (data parallel on CPU) includes.
   # libtorch-dev: the PyTorch C++ API (1.13, CPU). libopenblas0-pthread: the fast BLAS behind it.

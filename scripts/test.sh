@@ -41,4 +41,10 @@ for b in $builds; do
   (cd "$b" && ctest --output-on-failure --timeout 1200 -j 1) || status=1
   echo "$b: tests took $((SECONDS - start)) s"
 done
+# The sanitizer and fuzz builds (clang; the code without libtorch): unit tests under ASan + UBSan and TSan, and
+# a short pass of every fuzz target over its seeds (scripts/sanitize.sh, docs/RELIABILITY.md).
+start=$SECONDS
+echo "=== sanitizers and fuzz smoke (scripts/sanitize.sh)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/sanitize.sh || status=1
+echo "sanitize: took $((SECONDS - start)) s"
 exit $status

@@ -1,9 +1,18 @@
 // The labelling server's HTTP API against a real server on a free loopback port, started in-process.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <fstream>
 #include <thread>
 
 #include "label/assets.h"
@@ -18,6 +27,42 @@ using rlhf::label::testing::TempDir;
 using nlohmann::json;
 
 namespace {
+
+// Raw bytes to 127.0.0.1:port, `piece` bytes at a time with `gap` between pieces (a slow client), then the whole
+// answer (read until the server closes or 10 s pass).
+std::string raw_http(int port, const std::string& request, size_t piece = 0,
+                     std::chrono::milliseconds gap = std::chrono::milliseconds(0)) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  if (piece == 0) piece = request.size();
+  for (size_t sent = 0; sent < request.size(); sent += piece) {
+    if (::send(fd, request.data() + sent, std::min(piece, request.size() - sent), MSG_NOSIGNAL) <= 0) break;
+    if (gap.count() > 0) std::this_thread::sleep_for(gap);
+  }
+  // No half-close (cpp-httplib answers nothing to a client that has shut down its side): the server closes the
+  // connection after the request (keep_alive_s = 0 in the fixture) or after its read timeout.
+  std::string answer;
+  char buf[65536];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+int status_of(const std::string& answer) {
+  if (answer.compare(0, 9, "HTTP/1.1 ") != 0 || answer.size() < 12) return 0;
+  return std::stoi(answer.substr(9, 3));
+}
 
 const std::string kXss = "<script>alert(1)</script>";
 const std::string kSql = "'; DROP TABLE rankings; --";
@@ -36,7 +81,10 @@ class LabelApi : public ::testing::Test {
     store->add_items(items);
     alice = store->add_annotator("alice");
     bob = store->add_annotator("bob");
-    server = std::make_unique<Server>(*store);
+    ServerOptions opts;
+    opts.read_timeout_ms = 1000;
+    opts.keep_alive_s = 0;  // one request per connection: raw_http reads until the server closes
+    server = std::make_unique<Server>(*store, opts);
     port = server->bind("127.0.0.1", 0);
     thread = std::thread([this] { server->serve(); });
   }
@@ -261,3 +309,105 @@ TEST(LabelApiLoad, EightConcurrentClientsStoreFiveHundredRankingsExactlyOnce) {
 }
 
 }  // namespace
+
+TEST_F(LabelApi, MalformedHttpIsAnswered4xxAndTheServerGoesOn) {
+  // What the fuzz target (tests/fuzz/fuzz_label_http.cpp) checks at random, here case by case.
+  const std::string auth = "Authorization: Bearer " + alice + "\r\n";
+  const std::string rank = R"({"item_id": 1, "skip": true})";
+  struct Case {
+    const char* what;
+    std::string request;
+    int low, high;  // expected status range
+  } cases[] = {
+      {"garbage request line", std::string("\x00\xff\xfe GARBAGE\r\n\r\n", 16), 400, 499},
+      {"100 KB header", "GET /api/me HTTP/1.1\r\nHost: x\r\n" + auth + "X-Big: " + std::string(100000, 'a') +
+                            "\r\n\r\n", 400, 499},
+      {"text/plain ranking", "POST /api/rank HTTP/1.1\r\nHost: x\r\n" + auth +
+                                 "Content-Type: text/plain\r\nContent-Length: " + std::to_string(rank.size()) +
+                                 "\r\n\r\n" + rank, 415, 415},
+      {"form-encoded ranking", "POST /api/rank HTTP/1.1\r\nHost: x\r\n" + auth +
+                                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                                   std::to_string(rank.size()) + "\r\n\r\n" + rank, 415, 415},
+      {"invalid UTF-8 in the JSON", "POST /api/rank HTTP/1.1\r\nHost: x\r\n" + auth +
+                                        "Content-Type: application/json\r\nContent-Length: 31\r\n\r\n" +
+                                        "{\"item_id\": 1, \"flags\": [\"\xff\xfe\"]}", 400, 400},
+      {"bad percent-encoding", "GET /api/next?x=%ZZ%e2%82 HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 200, 200},
+      {"bad token in a cookie", "GET /api/me HTTP/1.1\r\nHost: x\r\nCookie: rlhf_token=" + std::string(5000, 'z') +
+                                    "\r\n\r\n", 401, 401},
+      {"2 MiB body", "POST /api/rank HTTP/1.1\r\nHost: x\r\n" + auth +
+                         "Content-Type: application/json\r\nContent-Length: 2097152\r\n\r\n" +
+                         std::string(2097152, ' '), 413, 413},
+  };
+  for (const auto& c : cases) {
+    const std::string answer = raw_http(port, c.request);
+    const int status = status_of(answer);
+    EXPECT_GE(status, c.low) << c.what << ": " << answer.substr(0, 300);
+    EXPECT_LE(status, c.high) << c.what << ": " << answer.substr(0, 300);
+  }
+  EXPECT_TRUE(store->rankings().empty());  // none of them stored anything
+  // A slow client (a byte every 2 ms) is still served, and so are others while it sends.
+  std::thread slow([&] {
+    const std::string answer =
+        raw_http(port, "GET /api/me HTTP/1.1\r\nHost: x\r\n" + auth + "Connection: close\r\n\r\n", 1,
+                 std::chrono::milliseconds(2));
+    EXPECT_EQ(status_of(answer), 200) << answer.substr(0, 300);
+  });
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(client(bob).Get("/api/me")->status, 200);
+  slow.join();
+}
+
+TEST(LabelStore, TokensAreStoredAsTheirSha256Only) {
+  // FIPS 180-2, appendix B.1: SHA-256("abc").
+  EXPECT_EQ(hash_token("abc"), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  TempDir dir;
+  std::string token;
+  {
+    Store store(dir.file("db.sqlite"));
+    token = store.add_annotator("alice");
+    ASSERT_EQ(token.size(), 64u);
+    EXPECT_EQ(store.annotator_by_token(token)->name, "alice");
+    std::string wrong = token;
+    wrong.back() = wrong.back() == '0' ? '1' : '0';
+    EXPECT_FALSE(store.annotator_by_token(wrong));
+    EXPECT_FALSE(store.annotator_by_token(hash_token(token)));  // the stored value is not a token
+  }
+  // What is on disk: the hash, and the token nowhere in the file.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("db.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT token FROM annotators", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))), hash_token(token));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  std::ifstream in(dir.file("db.sqlite"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.find(token), std::string::npos);
+}
+
+TEST(LabelStore, AVersion1DatabaseHasItsTokensHashedWhenOpened) {
+  TempDir dir;
+  const std::string path = dir.file("db.sqlite");
+  const std::string token = std::string(64, 'a');
+  { Store store(path); }
+  // Turn it into what version 1 wrote: the token itself in annotators.token.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string sql = "INSERT INTO annotators(name, token) VALUES('old', '" + token +
+                          "'); UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  Store store(path);
+  ASSERT_TRUE(store.annotator_by_token(token));
+  EXPECT_EQ(store.annotator_by_token(token)->name, "old");
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT (SELECT token FROM annotators WHERE name = 'old'), "
+                                   "(SELECT value FROM meta WHERE key = 'schema_version')", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))), hash_token(token));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))), "2");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}

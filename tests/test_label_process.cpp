@@ -140,7 +140,8 @@ TEST(LabelProcess, KillNineUnderLoadLosesNoAcknowledgedRanking) {
         json j = json::parse(next->body);
         if (j["item_id"].is_null()) return;
         json ranking = json::array();
-        for (auto it = j["candidates"].rbegin(); it != j["candidates"].rend(); ++it) ranking.push_back({(*it)["id"]});
+        for (auto it = j["candidates"].rbegin(); it != j["candidates"].rend(); ++it)
+          ranking.push_back(json::array({(*it)["id"]}));
         auto res = cli.Post("/api/rank", json{{"item_id", j["item_id"]}, {"ranking", ranking}}.dump(),
                             "application/json");
         if (!res) return;  // killed mid-request: not acknowledged, may or may not be stored

@@ -235,6 +235,13 @@ struct Server::Impl {
     }));
 
     http.Post("/api/rank", api([this](const Annotator& who, const httplib::Request& req, httplib::Response& res) {
+      // JSON only: a form or text/plain POST (what a cross-site page can send without a preflight) is refused.
+      std::string type = req.get_header_value("Content-Type").substr(0, 16);
+      std::transform(type.begin(), type.end(), type.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      if (type != "application/json") {
+        send_error(res, 415, "POST /api/rank takes a JSON body: send 'Content-Type: application/json'");
+        return;
+      }
       Submission s = parse_submission(req.body);
       const auto key = std::make_pair(who.id, s.item_id);
       {
@@ -277,7 +284,11 @@ struct Server::Impl {
   }
 };
 
-Server::Server(Store& store) : impl_(std::make_unique<Impl>(store)) { impl_->routes(); }
+Server::Server(Store& store, ServerOptions options) : impl_(std::make_unique<Impl>(store)) {
+  impl_->routes();
+  impl_->http.set_read_timeout(std::chrono::milliseconds(options.read_timeout_ms));
+  impl_->http.set_keep_alive_timeout(options.keep_alive_s);
+}
 
 Server::~Server() = default;
 

@@ -4,7 +4,7 @@
 // `rlhf_token` cookie that POST /login (form field `token`) sets. Only /login, /style.css and the icon are public.
 //
 // API (JSON; errors are {"error": "message"} with 400 bad input, 401 no/unknown token, 404 unknown path,
-// 409 already ranked):
+// 409 already ranked, 413 a body over 1 MiB, 415 a POST /api/rank that is not Content-Type: application/json):
 //   GET  /api/next      -> {"item_id": 7, "prompt": "...", "candidates": [{"id": 12, "text": "..."}, ...]}
 //                          the next item this annotator has not ranked or skipped, candidates shuffled (stable per
 //                          annotator and item); {"item_id": null} when none is left.
@@ -20,9 +20,18 @@
 
 namespace rlhf::label {
 
+struct ServerOptions {
+  // A client silent for this long in the middle of a request is disconnected: a slow or stalled client holds one
+  // of the server's 16 threads only this long.
+  int read_timeout_ms = 5000;
+  // How long an idle keep-alive connection waits for its next request (0: the next request must already be
+  // there, as with pipelining).
+  int keep_alive_s = 5;
+};
+
 class Server {
  public:
-  explicit Server(Store& store);
+  explicit Server(Store& store, ServerOptions options = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

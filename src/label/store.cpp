@@ -1,6 +1,8 @@
 // SQLite store for the labelling server: schema, WAL, one transaction per submission. See store.h.
 #include "label/store.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -15,7 +17,9 @@ namespace {
 using nlohmann::json;
 
 // Version 1: the tables below. Bump and migrate when they change.
-constexpr int kSchemaVersion = 1;
+// 2: annotators.token holds hash_token(token), never the token (version 1 stored it as it is; opened, a version-1
+// database is migrated in place).
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -123,6 +127,22 @@ class Transaction {
   bool done_ = false;
 };
 
+// Version 1 -> 2: every stored token replaced by its hash, in one transaction.
+void migrate_tokens_v1(sqlite3* db) {
+  Transaction tx(db);
+  std::vector<std::pair<int64_t, std::string>> rows;
+  {
+    Stmt st(db, "SELECT id, token FROM annotators");
+    while (st.step()) rows.emplace_back(st.int64(0), st.text(1));
+  }
+  for (const auto& [id, token] : rows) {
+    Stmt up(db, "UPDATE annotators SET token = ? WHERE id = ?");
+    up.bind(1, hash_token(token)).bind(2, id).step();
+  }
+  exec(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
 std::string random_token() {
   std::random_device rd;  // /dev/urandom on Linux
   std::string out;
@@ -190,6 +210,19 @@ void check_flags(const std::vector<std::string>& flags) {
 
 }  // namespace
 
+std::string hash_token(const std::string& token) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  RLHF_CHECK(EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr) == 1, "SHA-256 failed (OpenSSL)");
+  static const char* hex = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
 Store::Store(const std::string& path, Open mode) : path_(path) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (mode == Open::create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -204,16 +237,24 @@ Store::Store(const std::string& path, Open mode) : path_(path) {
   try {
     // Another process (`label auto` beside `label serve`) may hold the write lock for a moment.
     sqlite3_busy_timeout(db_, 10000);
-    Stmt wal(db_, "PRAGMA journal_mode=WAL");
-    RLHF_CHECK(wal.step() && wal.text(0) == "wal", "label database ", path, ": cannot switch to WAL mode (got '",
-               wal.text(0), "'; hint: WAL needs a local file system)");
+    {
+      Stmt wal(db_, "PRAGMA journal_mode=WAL");
+      RLHF_CHECK(wal.step() && wal.text(0) == "wal", "label database ", path, ": cannot switch to WAL mode (got '",
+                 wal.text(0), "'; hint: WAL needs a local file system)");
+    }
     exec(db_, "PRAGMA synchronous=FULL");  // COMMIT returns only after the WAL is on disk
     exec(db_, "PRAGMA foreign_keys=ON");
     exec(db_, kSchema);
-    Stmt ver(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (ver.step()) {
-      RLHF_CHECK(ver.text(0) == std::to_string(kSchemaVersion), "label database ", path, " has schema version ",
-                 ver.text(0), ", this build reads version ", kSchemaVersion, " (hint: use a matching rlhf build)");
+    std::optional<std::string> version;
+    {
+      Stmt ver(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (ver.step()) version = ver.text(0);
+    }
+    if (version == "1") {
+      migrate_tokens_v1(db_);
+    } else if (version) {
+      RLHF_CHECK(*version == std::to_string(kSchemaVersion), "label database ", path, " has schema version ",
+                 *version, ", this build reads version ", kSchemaVersion, " (hint: use a matching rlhf build)");
     } else {
       Stmt put(db_, "INSERT INTO meta(key, value) VALUES('schema_version', ?)");
       put.bind(1, std::to_string(kSchemaVersion)).step();
@@ -263,16 +304,21 @@ std::string Store::add_annotator(const std::string& name) {
              " (hint: choose another name; tokens are shown only once)");
   std::string token = random_token();
   Stmt ins(db_, "INSERT INTO annotators(name, token) VALUES(?, ?)");
-  ins.bind(1, name).bind(2, token).step();
+  ins.bind(1, name).bind(2, hash_token(token)).step();
   return token;
 }
 
 std::optional<Annotator> Store::annotator_by_token(const std::string& token) {
-  if (token.empty()) return std::nullopt;
+  if (token.empty() || token.size() > 1024) return std::nullopt;
+  const std::string hash = hash_token(token);
   std::lock_guard<std::mutex> lock(mutex_);
-  Stmt st(db_, "SELECT id, name FROM annotators WHERE token = ?");
-  st.bind(1, token);
+  // The lookup is by hash, so its timing says nothing about the token; the stored hash is then compared in
+  // constant time all the same.
+  Stmt st(db_, "SELECT id, name, token FROM annotators WHERE token = ?");
+  st.bind(1, hash);
   if (!st.step()) return std::nullopt;
+  const std::string stored = st.text(2);
+  if (stored.size() != hash.size() || CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) != 0) return std::nullopt;
   return Annotator{st.int64(0), st.text(1)};
 }
 

@@ -6,7 +6,7 @@
 // Schema (see store.cpp for the SQL):
 //   items(id, prompt UNIQUE, created_at)
 //   candidates(id, item_id, position, text, model, sampling JSON)
-//   annotators(id, name UNIQUE, token UNIQUE, created_at)
+//   annotators(id, name UNIQUE, token UNIQUE, created_at)   token: hash_token(token), never the token itself
 //   rankings(id, item_id, annotator_id, skipped, ordering JSON [[best ids], ..., [worst ids]], flags JSON,
 //            time_spent_ms, created_at)  UNIQUE(item_id, annotator_id)
 //
@@ -83,6 +83,10 @@ struct Progress {
   int64_t done = 0;   // items this annotator ranked or skipped
   int64_t total = 0;  // items in the store
 };
+
+// How a token is stored: "sha256:" + the hex SHA-256 of it (OpenSSL). Tokens are 256 random bits, so a plain hash
+// (no salt, no slow KDF) is enough: a stolen database opens nothing.
+std::string hash_token(const std::string& token);
 
 class Store {
  public:
