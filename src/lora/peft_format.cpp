@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/atomic_dir.h"
 #include "common/error.h"
 #include "io/safetensors.h"
 
@@ -77,31 +78,30 @@ void save_peft_adapter(TransformerLM& model, const LoraAdapters& adapters, const
   const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-
-  std::map<std::string, torch::Tensor> tensors;
-  for (const auto& w : adapter_weights(model, adapters))
-    tensors[w.name] = w.tensor.detach().to(torch::kCPU).contiguous();
-  io::save_safetensors((tmp / kWeightsFile).string(), tensors);
-  bool fan_in_fan_out = false;
-  for (const auto& e : adapters.entries) fan_in_fan_out = fan_in_fan_out || e.fan_in_fan_out;
-  {
-    std::ofstream out(tmp / kConfigFile);
-    out << peft_adapter_config(adapters, options.base_model, fan_in_fan_out).dump(2) << "\n";
-    out.flush();
-    RLHF_CHECK(out, (tmp / kConfigFile).string(), ": write failed (disk full?)");
+  try {
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& w : adapter_weights(model, adapters))
+      tensors[w.name] = w.tensor.detach().to(torch::kCPU).contiguous();
+    io::save_safetensors((tmp / kWeightsFile).string(), tensors);
+    bool fan_in_fan_out = false;
+    for (const auto& e : adapters.entries) fan_in_fan_out = fan_in_fan_out || e.fan_in_fan_out;
+    {
+      std::ofstream out(tmp / kConfigFile);
+      out << peft_adapter_config(adapters, options.base_model, fan_in_fan_out).dump(2) << "\n";
+      out.flush();
+      RLHF_CHECK(out, (tmp / kConfigFile).string(), ": write failed (disk full?)");
+    }
+    copy_tokenizer_files(options.source_dir, target.string(), tmp.string());
+  } catch (...) {
+    remove_temp_dir(tmp.string());  // a failed write (a full disk) leaves no half folder behind
+    throw;
   }
-  copy_tokenizer_files(options.source_dir, target.string(), tmp.string());
-  // Swap in the finished folder; entries of an existing DIR that the adapter does not write (metrics.jsonl,
-  // checkpoints/ when DIR is the run's output folder) move over.
-  const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-  fs::remove_all(old);
-  if (fs::exists(target)) {
-    for (const auto& e : fs::directory_iterator(target))
-      if (!fs::exists(tmp / e.path().filename())) fs::rename(e.path(), tmp / e.path().filename());
-    fs::rename(target, old);
-  }
-  fs::rename(tmp, target);
-  fs::remove_all(old);
+  // Swap in the finished folder in one step (common/atomic_dir.h); then entries of the old DIR that the adapter does
+  // not write (metrics.jsonl, checkpoints/ when DIR is the run's output folder) move over.
+  replace_dir(tmp.string(), target.string(), [&](const std::string& old) {
+    for (const auto& e : fs::directory_iterator(old))
+      if (!fs::exists(target / e.path().filename())) fs::rename(e.path(), target / e.path().filename());
+  });
 }
 
 bool is_peft_adapter(const std::string& dir) { return fs::exists(fs::path(dir) / kConfigFile); }

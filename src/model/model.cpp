@@ -1,13 +1,16 @@
 // Heads, the weight table, creation, loading and saving of Hugging Face folders.
 #include "model/model.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 
+#include "common/atomic_dir.h"
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "model/gpt2.h"
@@ -194,7 +197,8 @@ std::shared_ptr<TransformerLM> create_model(const ModelConfig& config, uint64_t 
   return model;
 }
 
-std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOptions& options) {
+namespace {
+std::shared_ptr<TransformerLM> load_model_once(const std::string& dir, const LoadOptions& options) {
   ModelConfig cfg = load_model_config(dir);
   bool new_score_head = false, drop_lm_head = false;
   if (options.head == "score" && !cfg.is_classifier) {
@@ -263,6 +267,33 @@ std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOpti
   return model;
 }
 
+// The folder at `dir` as it is now: device, inode and change time. A folder that a writer swapped in is another
+// inode; the time guards against the number of a removed folder's inode being reused.
+std::tuple<uint64_t, uint64_t, int64_t, int64_t> folder_identity(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return {0, 0, 0, 0};
+  return {st.st_dev, st.st_ino, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+}
+}  // namespace
+
+// Another process may swap a new folder in while this one reads (save_model, save_checkpoint: common/atomic_dir.h);
+// config.json, the shards and the index would then come from two folders. So a read during which the folder was
+// replaced is done again: the model returned is wholly the old folder's or wholly the new one's.
+std::shared_ptr<TransformerLM> load_model(const std::string& dir, const LoadOptions& options) {
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    const auto before = folder_identity(dir);
+    try {
+      auto model = load_model_once(dir, options);
+      if (folder_identity(dir) == before) return model;
+    } catch (const std::exception&) {
+      if (folder_identity(dir) == before || attempt == kAttempts) throw;  // an error of the folder, not of a swap
+    }
+    RLHF_CHECK(attempt < kAttempts, dir, ": replaced by another process while being read, ", kAttempts,
+               " times in a row (hint: wait until the command writing it is done)");
+  }
+}
+
 std::string save_dtype_from_flag(const std::string& flag) {
   if (flag.empty()) return "";
   if (flag == "fp32" || flag == "float32") return "float32";
@@ -310,29 +341,31 @@ void save_model(TransformerLM& model, const std::string& dir, const SaveOptions&
   const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
+  try {
+    std::map<std::string, torch::Tensor> tensors;
+    for (auto& w : model.weights()) {
+      auto it = model.saved_dtypes.find(w.name);
+      const auto dt = options.dtype.empty() && it != model.saved_dtypes.end() ? it->second : default_dtype;
+      tensors[w.name] = w.tensor.detach().to(torch::kCPU).to(dt).contiguous();
+    }
+    io::save_checkpoint_tensors(tmp.string(), tensors, options.max_shard_bytes);
 
-  std::map<std::string, torch::Tensor> tensors;
-  for (auto& w : model.weights()) {
-    auto it = model.saved_dtypes.find(w.name);
-    const auto dt = options.dtype.empty() && it != model.saved_dtypes.end() ? it->second : default_dtype;
-    tensors[w.name] = w.tensor.detach().to(torch::kCPU).to(dt).contiguous();
+    auto j = cfg.to_json();
+    j["dtype"] = dtype_name;
+    if (j.contains("torch_dtype")) j["torch_dtype"] = dtype_name;
+    {
+      std::ofstream out(tmp / "config.json");
+      out << j.dump(2) << "\n";
+      out.flush();  // a full disk shows here, not in the destructor
+      RLHF_CHECK(out, (tmp / "config.json").string(), ": write failed (disk full?)");
+    }
+    copy_tokenizer_files(options.source_dir, target.string(), tmp.string());
+  } catch (...) {
+    remove_temp_dir(tmp.string());  // a failed write (a full disk) leaves no half folder behind
+    throw;
   }
-  io::save_checkpoint_tensors(tmp.string(), tensors, options.max_shard_bytes);
-
-  auto j = cfg.to_json();
-  j["dtype"] = dtype_name;
-  if (j.contains("torch_dtype")) j["torch_dtype"] = dtype_name;
-  {
-    std::ofstream out(tmp / "config.json");
-    out << j.dump(2) << "\n";
-    RLHF_CHECK(out, (tmp / "config.json").string(), ": write failed");
-  }
-  copy_tokenizer_files(options.source_dir, target.string(), tmp.string());
-  // Swap in the finished folder: the old one (if any) is removed only after the new one is in place.
-  const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-  if (fs::exists(target)) fs::rename(target, old);
-  fs::rename(tmp, target);
-  if (fs::exists(old)) fs::remove_all(old);
+  // Swap in the finished folder: readers and a crash see the old folder or the new one (common/atomic_dir.h).
+  replace_dir(tmp.string(), target.string());
 }
 
 }  // namespace rlhf

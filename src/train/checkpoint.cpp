@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/atomic_dir.h"
 #include "common/error.h"
 #include "io/safetensors.h"
 
@@ -23,6 +24,7 @@ fs::path temp_sibling(const fs::path& dir, const char* tag) {
   auto parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
   return parent / ("." + dir.filename().string() + "." + tag + "-" + std::to_string(::getpid()));
 }
+void write_checkpoint_files(const fs::path& tmp, const Checkpoint& ck);  // everything but the swap
 }  // namespace
 
 void write_json_atomic(const std::string& path, const json& content) {
@@ -44,6 +46,23 @@ void save_checkpoint(const std::string& dir_str, const Checkpoint& ck) {
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path());
   const fs::path tmp = temp_sibling(dir, "tmp");
   fs::remove_all(tmp);
+  try {
+    write_checkpoint_files(tmp, ck);
+  } catch (...) {
+    remove_temp_dir(tmp.string());  // a failed write (a full disk) leaves no half checkpoint behind
+    throw;
+  }
+  // Swap in (common/atomic_dir.h): a crash or a reader sees the old checkpoint or the new one, never neither. Then
+  // the entries of the old DIR that the checkpoint does not write (metrics.jsonl, checkpoints/ when DIR is the run's
+  // output folder) move over into the new one; the old one is removed.
+  replace_dir(tmp.string(), dir.string(), [&](const std::string& old) {
+    for (const auto& e : fs::directory_iterator(old))
+      if (!fs::exists(dir / e.path().filename())) fs::rename(e.path(), dir / e.path().filename());
+  });
+}
+
+namespace {
+void write_checkpoint_files(const fs::path& tmp, const Checkpoint& ck) {
   // Models first: save_model writes its own folder (atomically), which becomes the checkpoint's base.
   bool base_written = false;
   for (const auto& m : ck.models) {
@@ -80,19 +99,8 @@ void save_checkpoint(const std::string& dir_str, const Checkpoint& ck) {
              {"data_position", ck.state.data_position},
              {"state", ck.state.state}};
   write_json_atomic((tmp / kStateFile).string(), st);
-  // Swap in: old -> .old, tmp -> dir, drop .old. A crash in between leaves either the old or the new one.
-  const fs::path old = temp_sibling(dir, "old");
-  fs::remove_all(old);
-  if (fs::exists(dir)) {
-    // Entries of DIR that the checkpoint does not write (metrics.jsonl, checkpoints/ when DIR is the run's output
-    // folder) move over into the new folder.
-    for (const auto& e : fs::directory_iterator(dir))
-      if (!fs::exists(tmp / e.path().filename())) fs::rename(e.path(), tmp / e.path().filename());
-    fs::rename(dir, old);
-  }
-  fs::rename(tmp, dir);
-  fs::remove_all(old);
 }
+}  // namespace
 
 TrainState load_checkpoint(const std::string& dir_str, const std::vector<CheckpointOptimizer>& optimizers,
                            bool restore_rng) {
