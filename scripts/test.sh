@@ -45,6 +45,6 @@ done
 # a short pass of every fuzz target over its seeds (scripts/sanitize.sh, docs/RELIABILITY.md).
 start=$SECONDS
 echo "=== sanitizers and fuzz smoke (scripts/sanitize.sh)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/sanitize.sh || status=1
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" bash scripts/sanitize.sh || status=1
 echo "sanitize: took $((SECONDS - start)) s"
 exit $status
