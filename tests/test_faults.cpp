@@ -481,7 +481,13 @@ TEST(Faults, ModelFolderRewrittenWhileReadIsAlwaysWhole) {
   cka.models.push_back({"", a.get(), sa});
   ckb.models.push_back({"", b.get(), sb});
   cka.save_rng = ckb.save_rng = false;
+  // A re-save carries over what lives beside the model, not the old model's files: B's shards and index left
+  // beside A's model.safetensors would be read first (B's weights under A's config).
+  train::save_checkpoint(Y, ckb);
   train::save_checkpoint(Y, cka);
+  for (const auto& e : fs::directory_iterator(Y))
+    EXPECT_EQ(e.path().filename().string().rfind("model-", 0), std::string::npos) << e.path() << " of B left beside A";
+  EXPECT_FALSE(fs::exists(Y + "/model.safetensors.index.json")) << "B's index left beside A";
   std::ofstream(Y + "/metrics.jsonl") << "{\"step\": 1}\n";
   std::atomic<bool> stop{false};
   std::atomic<int> writes{0};

@@ -8,6 +8,7 @@
 
 #include "common/atomic_dir.h"
 #include "common/error.h"
+#include "model/model_files.h"
 #include "io/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -96,11 +97,13 @@ void save_peft_adapter(TransformerLM& model, const LoraAdapters& adapters, const
     remove_temp_dir(tmp.string());  // a failed write (a full disk) leaves no half folder behind
     throw;
   }
-  // Swap in the finished folder in one step (common/atomic_dir.h); then entries of the old DIR that the adapter does
-  // not write (metrics.jsonl, checkpoints/ when DIR is the run's output folder) move over.
+  // Swap in the finished folder in one step (common/atomic_dir.h); then entries of the old DIR that are not a
+  // model's or adapter's files (metrics.jsonl, checkpoints/ when DIR is the run's output folder) move over.
   replace_dir(tmp.string(), target.string(), [&](const std::string& old) {
-    for (const auto& e : fs::directory_iterator(old))
-      if (!fs::exists(target / e.path().filename())) fs::rename(e.path(), target / e.path().filename());
+    for (const auto& e : fs::directory_iterator(old)) {
+      const auto name = e.path().filename();
+      if (!is_model_file(name.string()) && !fs::exists(target / name)) fs::rename(e.path(), target / name);
+    }
   });
 }
 

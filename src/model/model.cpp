@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/gpt2.h"
 #include "model/llama.h"
+#include "model/model_files.h"
 #include "model/decode_kernels.h"
 
 namespace fs = std::filesystem;
@@ -319,13 +320,27 @@ uint64_t parse_shard_size(const std::string& text) {
   return static_cast<uint64_t>(std::stod(number) * scale);
 }
 
-void copy_tokenizer_files(const std::string& source_dir, const std::string& target_dir, const std::string& tmp_dir) {
-  if (source_dir.empty()) return;
-  static const char* kFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+namespace {
+const char* kTokenizerFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
                                  "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model",
                                  "chat_template.jinja"};
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+bool is_model_file(const std::string& name) {
+  if (name == "config.json" || name == "adapter_config.json") return true;
+  if (ends_with(name, ".safetensors") || ends_with(name, ".safetensors.index.json")) return true;
+  for (const char* f : kTokenizerFiles)
+    if (name == f) return true;
+  return false;
+}
+
+void copy_tokenizer_files(const std::string& source_dir, const std::string& target_dir, const std::string& tmp_dir) {
+  if (source_dir.empty()) return;
   const fs::path target = fs::absolute(target_dir), tmp(tmp_dir);
-  for (const char* f : kFiles) {
+  for (const char* f : kTokenizerFiles) {
     const fs::path src = fs::path(source_dir) / f;
     if (fs::exists(src) && fs::absolute(src) != target / f) fs::copy_file(src, tmp / f);
     else if (fs::exists(target / f) && fs::absolute(src) == target / f) fs::copy_file(target / f, tmp / f);

@@ -10,6 +10,7 @@
 #include "common/atomic_dir.h"
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "model/model_files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -53,11 +54,15 @@ void save_checkpoint(const std::string& dir_str, const Checkpoint& ck) {
     throw;
   }
   // Swap in (common/atomic_dir.h): a crash or a reader sees the old checkpoint or the new one, never neither. Then
-  // the entries of the old DIR that the checkpoint does not write (metrics.jsonl, checkpoints/ when DIR is the run's
-  // output folder) move over into the new one; the old one is removed.
+  // the entries of the old DIR that are not the model's (metrics.jsonl, checkpoints/ when DIR is the run's output
+  // folder) move over into the new one; the old one is removed. The old model's files stay behind: the shards and
+  // index of a model saved sharded before would otherwise sit beside the new model.safetensors, and loaders read
+  // the index first (the old weights).
   replace_dir(tmp.string(), dir.string(), [&](const std::string& old) {
-    for (const auto& e : fs::directory_iterator(old))
-      if (!fs::exists(dir / e.path().filename())) fs::rename(e.path(), dir / e.path().filename());
+    for (const auto& e : fs::directory_iterator(old)) {
+      const auto name = e.path().filename();
+      if (!is_model_file(name.string()) && !fs::exists(dir / name)) fs::rename(e.path(), dir / name);
+    }
   });
 }
 
