@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "label/assets.h"
+#include "label/candidates.h"
 #include "common/http.h"
 #include "label/server.h"
 #include "label/store.h"
@@ -222,6 +223,9 @@ TEST_F(LabelApi, BadRequestsAre400WithAMessageAndWriteNothing) {
       {json{{"item_id", item.id}, {"ranking", good}, {"rank", 1}}.dump(), "unknown field \"rank\""},
       {json{{"item_id", item.id}, {"ranking", good}, {"flags", "unsafe"}}.dump(), "flags"},
       {json{{"item_id", item.id}, {"skip", "yes"}}.dump(), "skip"},
+      // nlohmann throws out_of_range, not parse_error, for a number beyond double (found by fuzz_label_candidates):
+      // it escaped the parse_error handler and became a 500.
+      {R"({"item_id": 1e99999, "skip": true})", "not valid JSON"},
   };
   for (const auto& [request, needle] : cases) {
     auto res = cli.Post("/api/rank", request, "application/json");
@@ -410,4 +414,18 @@ TEST(LabelStore, AVersion1DatabaseHasItsTokensHashedWhenOpened) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))), "2");
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+TEST(LabelCandidates, ANumberBeyondDoubleIsAnErrorNamingTheLine) {
+  // Found by fuzz_label_candidates: json::parse throws out_of_range (406) for 1e99999, which the reader's
+  // parse_error handler let through without the file and line.
+  TempDir dir;
+  const std::string path = dir.file("c.jsonl");
+  std::ofstream(path) << "{\"prompt\": \"q\", \"responses\": [\"a\", \"b\"]}\n{\"prompt\": 1e99999}\n";
+  try {
+    read_candidates_jsonl(path);
+    FAIL() << "no error";
+  } catch (const rlhf::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":2"), std::string::npos) << e.what();
+  }
 }

@@ -22,7 +22,7 @@ void for_each_jsonl_object(const std::string& path, const std::function<void(con
     json obj;
     try {
       obj = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail(path, ":", lineno, ": not valid JSON: ", e.what());
     }
     RLHF_CHECK(obj.is_object(), path, ":", lineno, ": expected a JSON object, got ", obj.type_name());

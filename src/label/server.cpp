@@ -85,7 +85,7 @@ Submission parse_submission(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw InvalidSubmission(cat("body is not valid JSON (", e.what(),
                                 "); expected {\"item_id\": 7, \"ranking\": [[12], [14, 13]]} or "
                                 "{\"item_id\": 7, \"skip\": true}"));

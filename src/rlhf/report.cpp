@@ -267,6 +267,9 @@ json parse_json_file(const fs::path& path) {
     const long line = 1 + std::count(text.begin(), text.begin() + upto, '\n');
     fail(path.string(), ":", line, ": malformed JSON (", e.what(), ")",
          "; hint: the run's stages write this file; fix it or delete it and rerun that stage");
+  } catch (const json::exception& e) {  // out_of_range: a number beyond double
+    fail(path.string(), ": malformed JSON (", e.what(), ")",
+         "; hint: the run's stages write this file; fix it or delete it and rerun that stage");
   }
 }
 
@@ -281,7 +284,7 @@ std::vector<json> read_jsonl(const fs::path& path) {
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail(path.string(), ":", n, ": malformed JSON (", e.what(), "); hint: each line must be one JSON object");
     }
     RLHF_CHECK(j.is_object(), path.string(), ":", n, ": expected a JSON object, got ", j.type_name());

@@ -42,6 +42,8 @@ nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(ss.str());
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, ": invalid JSON at byte ", e.byte, ": ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double
+    fail(path, ": invalid JSON: ", e.what());
   }
 }
 

@@ -44,7 +44,7 @@ Json read_json_file(const std::string& path, const char* hint) {
   RLHF_CHECK(f.good(), path, ": cannot open (hint: ", hint, ")");
   try {
     return Json::parse(f);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     rlhf::fail(path, ": not valid JSON: ", e.what(), " (hint: ", hint, ")");
   }
 }
@@ -106,7 +106,7 @@ int run_batch(const ChatTemplateOptions& o) {
     Json c;
     try {
       c = Json::parse(line);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
       rlhf::fail(o.batch, ":", n, ": not valid JSON: ", e.what());
     }
     RLHF_CHECK(c.is_object(), o.batch, ":", n, ": expected a JSON object, got ", c.type_name());

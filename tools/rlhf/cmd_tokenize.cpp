@@ -40,7 +40,7 @@ void for_each_json_line(const std::string& path, const std::string& what, const 
     nlohmann::json v;
     try {
       v = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       rlhf::fail(path, ":", n, ": not valid JSON: ", e.what(), " (hint: ", what, ", e.g. ", example, ")");
     }
     fn(v, n);
