@@ -99,12 +99,7 @@ void save_peft_adapter(TransformerLM& model, const LoraAdapters& adapters, const
   }
   // Swap in the finished folder in one step (common/atomic_dir.h); then entries of the old DIR that are not a
   // model's or adapter's files (metrics.jsonl, checkpoints/ when DIR is the run's output folder) move over.
-  replace_dir(tmp.string(), target.string(), [&](const std::string& old) {
-    for (const auto& e : fs::directory_iterator(old)) {
-      const auto name = e.path().filename();
-      if (!is_model_file(name.string()) && !fs::exists(target / name)) fs::rename(e.path(), target / name);
-    }
-  });
+  replace_model_dir(tmp.string(), target.string());
 }
 
 bool is_peft_adapter(const std::string& dir) { return fs::exists(fs::path(dir) / kConfigFile); }

@@ -337,6 +337,16 @@ bool is_model_file(const std::string& name) {
   return false;
 }
 
+void replace_model_dir(const std::string& tmp, const std::string& target) {
+  const fs::path dest(target);
+  replace_dir(tmp, target, [&](const std::string& old) {
+    for (const auto& e : fs::directory_iterator(old)) {
+      const auto name = e.path().filename();
+      if (!is_model_file(name.string()) && !fs::exists(dest / name)) fs::rename(e.path(), dest / name);
+    }
+  });
+}
+
 void copy_tokenizer_files(const std::string& source_dir, const std::string& target_dir, const std::string& tmp_dir) {
   if (source_dir.empty()) return;
   const fs::path target = fs::absolute(target_dir), tmp(tmp_dir);

@@ -58,12 +58,7 @@ void save_checkpoint(const std::string& dir_str, const Checkpoint& ck) {
   // folder) move over into the new one; the old one is removed. The old model's files stay behind: the shards and
   // index of a model saved sharded before would otherwise sit beside the new model.safetensors, and loaders read
   // the index first (the old weights).
-  replace_dir(tmp.string(), dir.string(), [&](const std::string& old) {
-    for (const auto& e : fs::directory_iterator(old)) {
-      const auto name = e.path().filename();
-      if (!is_model_file(name.string()) && !fs::exists(dir / name)) fs::rename(e.path(), dir / name);
-    }
-  });
+  replace_model_dir(tmp.string(), dir.string());
 }
 
 namespace {
