@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "rlhf/dpo.h"
@@ -14,6 +15,7 @@
 #include "rlhf/sft.h"
 #include "test_train_util.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 #include "train/format.h"
 
 using namespace rlhf;
@@ -275,4 +277,127 @@ TEST(TrainDpo, ImprovesPreferenceOnTinyModel) {
   std::cout << "[dpo] " << train::format_metrics(ev) << "\n";
   EXPECT_GT(ev[3].second, 0.9);   // rewards/accuracies
   EXPECT_GT(ev[4].second, 0.0);   // rewards/margins
+}
+
+// The overlong policies on one pair, against a hand computation from the tokenizer's own ids (Llama 2 tokenizer: a
+// BOS before the prompt). P = prompt tokens after BOS, R = the longer response (+ EOS), L = --max-len.
+//   truncate-left: BOS + the prompt's last L - 1 - R tokens + each response, the same prompt for both;
+//                  with a prompt floor of L/2 tokens the longer response is then cut from the right
+//   truncate:      the first L tokens (the pair is dropped when no response token is left)
+//   drop / error:  dropped / an error naming the file and line
+TEST(TrainData, OverlongPoliciesAgainstHandComputation) {
+  Formatter fmt(tok::Tokenizer::from_files(test::data("tokenizers/llama2/tokenizer.json"),
+                                           test::data("tokenizers/llama2/tokenizer_config.json")),
+                FormatOptions{});
+  ASSERT_TRUE(fmt.tokenizer().bos_id().has_value());
+  const int64_t bos = *fmt.tokenizer().bos_id();
+  std::string prompt;
+  for (int i = 0; i < 40; ++i) prompt += "word" + std::to_string(i) + " ";
+  prompt += "Question?";
+  const std::string chosen = " A short answer.", rejected = " A much longer answer that goes on for a while.";
+  const auto pc = fmt.encode(prompt, chosen), pr = fmt.encode(prompt, rejected);
+  ASSERT_EQ(pc.prompt, pr.prompt);
+  ASSERT_EQ(pc.prompt.front(), bos);
+  const int64_t P = static_cast<int64_t>(pc.prompt.size()) - 1;
+  const int64_t R = static_cast<int64_t>(std::max(pc.response.size(), pr.response.size()));
+  ASSERT_GT(P, 3 * R) << "the prompt must dominate for the cases below";
+
+  test::TempDir dir;
+  const std::string path = dir / "pairs.jsonl";
+  {
+    std::ofstream f(path);
+    f << json{{"prompt", prompt}, {"chosen", chosen}, {"rejected", rejected}}.dump() << "\n";
+    f << json{{"prompt", "Hi"}, {"chosen", " yes"}, {"rejected", " no"}}.dump() << "\n";  // short: untouched
+  }
+  auto load = [&](const std::string& policy, int64_t L, DataReport* rep) {
+    DataOptions o;
+    o.max_len = L;
+    o.overlong = policy;
+    return load_preference_data(path, fmt, o, rep);
+  };
+  auto expect_seq = [](const train::TokenSeq& s, const std::vector<int64_t>& head, const std::vector<int64_t>& resp) {
+    std::vector<int64_t> want = head;
+    want.insert(want.end(), resp.begin(), resp.end());
+    EXPECT_EQ(s.ids, want);
+    std::vector<uint8_t> mask(head.size(), 0);
+    mask.resize(want.size(), 1);
+    EXPECT_EQ(s.loss_mask, mask);
+  };
+
+  {  // truncate-left, room for both responses: the prompt's last L - 1 - R tokens
+    const int64_t L = 1 + R + P / 2 + 3;  // L - 1 - R > L/2: the floor does not bind
+    DataReport rep;
+    auto g = load("truncate-left", L, &rep);
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(rep.truncated, 1);
+    EXPECT_EQ(rep.dropped, 0);
+    std::vector<int64_t> head{bos};
+    head.insert(head.end(), pc.prompt.end() - (L - 1 - R), pc.prompt.end());
+    expect_seq(g[0].responses[0], head, pc.response);
+    expect_seq(g[0].responses[1], head, pr.response);
+    EXPECT_LE(static_cast<int64_t>(g[0].responses[1].ids.size()), L);
+    EXPECT_EQ(static_cast<int64_t>(g[0].responses[1].ids.size()), L);  // the longer one fills it exactly
+    expect_seq(g[1].responses[0], fmt.encode("Hi", " yes").prompt, fmt.encode("Hi", " yes").response);
+  }
+  {  // truncate-left, the prompt floor binds: BOS + the last L/2 prompt tokens, the longer response cut to fit
+    const int64_t L = 2 * (R - 2);  // L - 1 - R < L/2
+    ASSERT_LT(L - 1 - R, L / 2);
+    DataReport rep;
+    auto g = load("truncate-left", L, &rep);
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(rep.truncated, 1);  // the pair counts once
+    std::vector<int64_t> head{bos};
+    head.insert(head.end(), pc.prompt.end() - L / 2, pc.prompt.end());
+    const auto& lr = g[0].responses[1];
+    EXPECT_EQ(static_cast<int64_t>(lr.ids.size()), L);
+    std::vector<int64_t> cut(pr.response.begin(), pr.response.begin() + (L - static_cast<int64_t>(head.size())));
+    expect_seq(lr, head, cut);
+    const auto& sc = g[0].responses[0];
+    EXPECT_EQ(std::vector<int64_t>(sc.ids.begin(), sc.ids.begin() + head.size()), head);
+  }
+  {  // truncate keeps the start: with L < the prompt nothing of the responses is left, the pair is dropped
+    DataReport rep;
+    auto g = load("truncate", P / 2, &rep);
+    EXPECT_EQ(g.size(), 1u);
+    EXPECT_EQ(rep.dropped, 1);
+    EXPECT_EQ(rep.truncated, 0);
+    // ... and with room for a few response tokens, the first L tokens of each
+    const int64_t L = 1 + P + 2;
+    DataReport rep2;
+    auto g2 = load("truncate", L, &rep2);
+    ASSERT_EQ(g2.size(), 2u);
+    EXPECT_EQ(rep2.truncated, 1);
+    expect_seq(g2[0].responses[1], pc.prompt, std::vector<int64_t>(pr.response.begin(), pr.response.begin() + 2));
+  }
+  {
+    DataReport rep;
+    EXPECT_EQ(load("drop", P, &rep).size(), 1u);
+    EXPECT_EQ(rep.dropped, 1);
+    try {
+      load("error", P, nullptr);
+      FAIL() << "expected an error";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("pairs.jsonl:1"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A ranking line may give the conversation so far as "messages" (oasst's multi-turn rankings) instead of "prompt".
+TEST(TrainData, RankingWithMessagesAsPrompt) {
+  auto fmt = Formatter::from_dir(test::data("models/gpt2-e2e"), /*chat=*/1);
+  json msgs = json::array({{{"role", "user"}, {"content", "Hi"}},
+                           {{"role", "assistant"}, {"content", "Hello!"}},
+                           {{"role", "user"}, {"content", "Name a color"}}});
+  auto g = encode_preference_line(
+      {{"messages", msgs}, {"responses", json::array({"Blue", "Red", "Dog"})}, {"ranks", json::array({1, 1, 2})}}, fmt);
+  ASSERT_EQ(g.responses.size(), 3u);
+  const auto want = fmt.encode(msgs, "Blue");
+  std::vector<int64_t> ids = want.prompt;
+  ids.insert(ids.end(), want.response.begin(), want.response.end());
+  EXPECT_EQ(g.responses[0].ids, ids);
+  EXPECT_EQ(g.pairs, (std::vector<std::pair<int, int>>{{0, 2}, {1, 2}}));  // the tie gives no pair
+  EXPECT_THROW(encode_preference_line({{"messages", json::array()}, {"responses", json::array({"a", "b"})},
+                                       {"ranking", json::array({0, 1})}},
+                                      fmt),
+               std::exception);
 }

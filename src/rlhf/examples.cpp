@@ -1,6 +1,7 @@
 #include "rlhf/examples.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.h"
 #include "train/jsonl.h"
@@ -11,13 +12,18 @@ namespace rlhf {
 
 void DataOptions::validate() const {
   RLHF_CHECK(max_len >= 2, "--max-len must be >= 2, got ", max_len);
-  RLHF_CHECK(overlong == "truncate" || overlong == "drop" || overlong == "error", "--overlong: \"", overlong,
-             "\" is not one of truncate, drop, error");
+  RLHF_CHECK(overlong == "truncate" || overlong == "truncate-left" || overlong == "drop" || overlong == "error",
+             "--overlong: \"", overlong, "\" is not one of truncate, truncate-left, drop, error");
 }
 
 std::string DataReport::summary() const {
   return cat(lines, " examples, ", truncated, " truncated, ", dropped, " dropped (overlong), ", skipped,
              " bad lines skipped", all_tied ? cat(", ", all_tied, " rankings skipped (all responses tied)") : "");
+}
+
+json DataReport::to_json() const {
+  return {{"examples", lines}, {"truncated", truncated}, {"dropped", dropped}, {"skipped", skipped},
+          {"all_tied", all_tied}};
 }
 
 namespace {
@@ -72,11 +78,41 @@ std::tuple<json, std::string, std::string> split_shared_prefix(const json& a, co
   return {p1, ra, rb};
 }
 
-// Applies the overlong policy; false = drop.
+// Tokens before the first loss token: the prompt (the whole sequence when there is no mask: plain LM text).
+int64_t prompt_len(const train::TokenSeq& s) {
+  if (s.loss_mask.empty()) return static_cast<int64_t>(s.ids.size());
+  return std::find(s.loss_mask.begin(), s.loss_mask.end(), 1) - s.loss_mask.begin();
+}
+
+// How many prompt tokens "truncate-left" removes so that the longest of `seqs` fits, all with the same prompt:
+//   P = prompt length, R = longest response, L = max_len, H = 1 when the prompt starts with BOS (kept), else 0.
+//   The prompt keeps its last max(L - R, min(P, L/2)) tokens after the BOS (TRL's truncation_mode="keep_end" on
+//   the prompt; the floor of L/2 stands in for TRL's max_prompt_length), and responses longer than what is left
+//   are then cut from the right by fit().
+int64_t left_cut(const std::vector<const train::TokenSeq*>& seqs, int64_t max_len, std::optional<int64_t> bos) {
+  const auto& first = *seqs.front();
+  const int64_t P = prompt_len(first);
+  if (first.loss_mask.empty()) return 0;  // no prompt/response split: keep the start
+  int64_t R = 0;
+  for (const auto* s : seqs) R = std::max(R, static_cast<int64_t>(s->ids.size()) - prompt_len(*s));
+  if (P + R <= max_len) return 0;
+  const int64_t H = (bos && P > 0 && first.ids[0] == *bos) ? 1 : 0;
+  const int64_t keep = std::min(P - H, std::max(max_len - H - R, std::min(P - H, max_len / 2)));
+  return std::max<int64_t>(0, P - H - keep);
+}
+
+// Removes `cut` prompt tokens after the first `head` ones.
+void cut_prompt(train::TokenSeq& s, int64_t head, int64_t cut) {
+  if (cut <= 0) return;
+  s.ids.erase(s.ids.begin() + head, s.ids.begin() + head + cut);
+  s.loss_mask.erase(s.loss_mask.begin() + head, s.loss_mask.begin() + head + cut);
+}
+
+// Applies the overlong policy to a sequence whose prompt was already cut (truncate-left); false = drop.
 bool fit(train::TokenSeq& s, const DataOptions& o, DataReport& r) {
   if (static_cast<int64_t>(s.ids.size()) <= o.max_len) return true;
   RLHF_CHECK(o.overlong != "error", "sequence of ", s.ids.size(), " tokens exceeds --max-len ", o.max_len,
-             " (--overlong truncate|drop handles such examples)");
+             " (--overlong truncate|truncate-left|drop handles such examples)");
   if (o.overlong == "drop") return false;
   s.ids.resize(o.max_len);
   if (!s.loss_mask.empty()) {
@@ -85,6 +121,41 @@ bool fit(train::TokenSeq& s, const DataOptions& o, DataReport& r) {
   }
   ++r.truncated;
   return true;
+}
+
+// All of a group's sequences (one prompt): the same prompt cut for each under truncate-left, then fit() each.
+// The group counts once as truncated. False = drop.
+bool fit_group(std::vector<train::TokenSeq>& seqs, const DataOptions& o, std::optional<int64_t> bos, DataReport& r) {
+  const int64_t before = r.truncated;
+  if (o.overlong == "truncate-left") {
+    std::vector<const train::TokenSeq*> ptrs;
+    for (const auto& s : seqs) ptrs.push_back(&s);
+    const int64_t cut = left_cut(ptrs, o.max_len, bos);
+    if (cut > 0) {
+      const int64_t head = (bos && seqs[0].ids[0] == *bos) ? 1 : 0;
+      for (auto& s : seqs) cut_prompt(s, head, cut);
+      ++r.truncated;
+    }
+  }
+  for (auto& s : seqs)
+    if (!fit(s, o, r)) {
+      r.truncated = before;
+      return false;
+    }
+  r.truncated = std::min(r.truncated, before + 1);
+  return true;
+}
+
+bool fit_one(train::TokenSeq& s, const DataOptions& o, std::optional<int64_t> bos, DataReport& r) {
+  std::vector<train::TokenSeq> one{std::move(s)};
+  const bool keep = fit_group(one, o, bos, r);
+  s = std::move(one[0]);
+  return keep;
+}
+
+std::optional<int64_t> bos_of(const Formatter& f) {
+  if (auto b = f.tokenizer().bos_id()) return *b;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -115,8 +186,12 @@ train::TokenSeq encode_sft_line(const json& j, const Formatter& f) {
 PreferenceGroup encode_preference_line(const json& j, const Formatter& f) {
   PreferenceGroup g;
   if (train::has_field(j, "responses")) {
-    const auto& p = train::field(j, "prompt", "a string or a list of messages");
-    check_prompt(p, "prompt");
+    // The prompt: "prompt", or "messages" = the conversation so far, ending with the user's turn.
+    const bool conv = !train::has_field(j, "prompt") && train::has_field(j, "messages");
+    const auto& p = conv ? j["messages"] : train::field(j, "prompt", "a string or a list of messages");
+    check_prompt(p, conv ? "messages" : "prompt");
+    RLHF_CHECK(!conv || (p.is_array() && !p.empty()), "field \"messages\": expected the conversation so far "
+               "(a non-empty list of messages ending with the user's turn)");
     const auto& rs = j["responses"];
     RLHF_CHECK(rs.is_array() && rs.size() >= 2, "field \"responses\": expected a list of at least 2 strings");
     const int K = static_cast<int>(rs.size());
@@ -191,7 +266,7 @@ train::TokenSeq encode_scored_line(const json& j, const Formatter& f) {
 
 namespace {
 template <typename T, typename Parse, typename Fit>
-std::vector<T> load(const std::string& path, const DataOptions& o, DataReport* report, Parse parse, Fit fit_one) {
+std::vector<T> load(const std::string& path, const DataOptions& o, DataReport* report, Parse parse, Fit keep) {
   o.validate();
   DataReport r;
   std::vector<T> out;
@@ -199,7 +274,7 @@ std::vector<T> load(const std::string& path, const DataOptions& o, DataReport* r
   jo.skip_bad_lines = o.skip_bad_lines;
   auto rep = train::read_jsonl(path, jo, [&](const json& j, int64_t line) {
     T x = parse(j, line);
-    if (fit_one(x, r)) out.push_back(std::move(x));
+    if (keep(x, r)) out.push_back(std::move(x));
     else if (!r.no_pairs_flag) ++r.dropped;
     r.no_pairs_flag = false;
   });
@@ -215,7 +290,7 @@ std::vector<train::TokenSeq> load_sft_data(const std::string& path, const Format
                                            DataReport* report) {
   return load<train::TokenSeq>(
       path, o, report, [&](const json& j, int64_t) { return encode_sft_line(j, f); },
-      [&](train::TokenSeq& s, DataReport& r) { return fit(s, o, r); });
+      [&, bos = bos_of(f)](train::TokenSeq& s, DataReport& r) { return fit_one(s, o, bos, r); });
 }
 
 std::vector<PreferenceGroup> load_preference_data(const std::string& path, const Formatter& f, const DataOptions& o,
@@ -227,17 +302,13 @@ std::vector<PreferenceGroup> load_preference_data(const std::string& path, const
         g.line = line;
         return g;
       },
-      [&](PreferenceGroup& g, DataReport& r) {
+      [&, bos = bos_of(f)](PreferenceGroup& g, DataReport& r) {
         if (g.pairs.empty()) {  // every response tied
           ++r.all_tied;
           r.no_pairs_flag = true;
           return false;
         }
-        const int64_t before = r.truncated;  // count the group once, not each response
-        for (auto& s : g.responses)
-          if (!fit(s, o, r)) return false;
-        r.truncated = std::min(r.truncated, before + 1);
-        return true;
+        return fit_group(g.responses, o, bos, r);  // counted once, not per response
       });
 }
 
@@ -245,7 +316,7 @@ std::vector<train::TokenSeq> load_scored_data(const std::string& path, const For
                                               DataReport* report) {
   return load<train::TokenSeq>(
       path, o, report, [&](const json& j, int64_t) { return encode_scored_line(j, f); },
-      [&](train::TokenSeq& s, DataReport& r) { return fit(s, o, r); });
+      [&, bos = bos_of(f)](train::TokenSeq& s, DataReport& r) { return fit_one(s, o, bos, r); });
 }
 
 std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n, double eval_fraction, uint64_t seed) {

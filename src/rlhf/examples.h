@@ -11,10 +11,17 @@
 //   {"chosen": str | messages, "rejected": str | messages}   HH-RLHF: full dialogues, the shared prefix is the prompt
 //       (strings: cut after the last "\n\nAssistant:" of the common prefix; messages: all but the last message)
 //   {"prompt", "responses": [str, ...], "ranking": [i0, i1, ...]}   best first (a permutation of a subset)
+//       ("messages" in place of "prompt": the conversation so far, ending with the user's turn)
 //   {"prompt", "responses": [str, ...], "ranks": [1, 2, 2, 3]}      rank per response, lower is better, ties allowed
 //
-// Overlong examples (more than max_len tokens): "truncate" keeps the first max_len tokens (the example is dropped
-// when no response token is left), "drop" drops them, "error" stops with the file and line. Counts are reported.
+// Overlong examples (more than max_len tokens): "truncate-left" (the default) cuts the prompt from the left (keeping
+// BOS and at least min(P, max_len/2) of its last tokens, the same cut for every response of a group, as TRL's
+// truncation_mode="keep_end"), then responses still too long from the right; "truncate" keeps the first max_len
+// tokens (the example is dropped when no response token is left); "drop" drops them; "error" stops with the file
+// and line. A truncated or dropped group counts once. Counts are reported.
+// Why left by default: a dialogue's end is what the response answers. HH-RLHF with stories260K's 512-token
+// vocabulary and --max-len 256: truncate-left keeps all 2,312 pairs (1,539 cut), truncate keeps 1,287 (1,025
+// dropped, no response token left), drop keeps 773.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,7 +36,7 @@ namespace rlhf {
 
 struct DataOptions {
   int64_t max_len = 512;               // tokens per sequence (prompt + response)
-  std::string overlong = "truncate";   // truncate | drop | error
+  std::string overlong = "truncate-left";  // truncate-left | truncate | drop | error
   bool skip_bad_lines = false;
   void validate() const;
 };
@@ -39,6 +46,7 @@ struct DataReport {
   int64_t all_tied = 0;        // rankings whose responses all tie: no pair, skipped
   bool no_pairs_flag = false;  // internal: the last example was skipped as all tied
   std::string summary() const;  // "120 examples, 2 truncated, 1 dropped (overlong), 0 bad lines skipped"
+  nlohmann::json to_json() const;  // {"examples", "truncated", "dropped", "skipped", "all_tied"}
 };
 
 // One prompt with K >= 2 responses and the preference pairs among them (pairwise data: K = 2, one pair).

@@ -3,7 +3,7 @@
 //   byte & 3:  0 sft (load_sft_data), 1 preference pairs / rankings (load_preference_data),
 //              2 scored {"prompt","response"} (load_scored_data), 3 ppo prompts (read_prompts)
 //   byte & 4:  chat formatting (ChatML) instead of plain text
-//   byte & 24: overlong policy truncate / drop / error; byte & 32: skip bad lines
+//   byte & 24: overlong policy truncate / drop / error / truncate-left; byte & 32: skip bad lines
 // Checks: errors are rlhf::Error; every example fits max_len, has a loss mask of its length (or none) with at
 // least one 1 where the loss needs one, and ids inside the vocab; preference pairs index existing responses.
 #include <cstdint>
@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const rlhf::Formatter& f = formatter(mode & 4);
   rlhf::DataOptions o;
   o.max_len = 64;
-  o.overlong = (mode >> 3 & 3) == 0 ? "truncate" : (mode >> 3 & 3) == 1 ? "drop" : "error";
+  static const char* kPolicies[] = {"truncate", "drop", "error", "truncate-left"};
+  o.overlong = kPolicies[mode >> 3 & 3];
   o.skip_bad_lines = mode & 32;
   const std::string& path = fuzz::write_scratch("fuzz_jsonl", ".jsonl", data + 1, size - 1);
   fuzz::clear_error_or_abort("fuzz_jsonl", [&] {

@@ -29,12 +29,20 @@ int run_dpo(DpoOptions o) {
   rlhf::DataReport rep;
   auto groups = rlhf::load_preference_data(o.train.data, fmt, o.train.data_options(), &rep);
   std::cerr << o.train.data << ": " << rep.summary() << "\n";
-  auto [train_groups, eval_groups] = rlhf::cli::split_train_eval(
-      std::move(groups), o.train,
-      [&](const std::string& path) { return rlhf::load_preference_data(path, fmt, o.train.data_options()); });
+  rlhf::DataReport eval_rep;
+  const rlhf::DataReport* eval_rep_ptr = o.train.eval_data.empty() ? nullptr : &eval_rep;
+  auto [train_groups, eval_groups] = rlhf::cli::split_train_eval(std::move(groups), o.train, [&](const std::string& path) {
+    auto e = rlhf::load_preference_data(path, fmt, o.train.data_options(), &eval_rep);
+    std::cerr << path << ": " << eval_rep.summary() << "\n";
+    return e;
+  });
   auto train_set = rlhf::dpo::pairs_from_groups(train_groups);
   auto eval_set = rlhf::dpo::pairs_from_groups(eval_groups);
   std::cerr << "dpo: " << train_set.size() << " train, " << eval_set.size() << " eval pairs\n";
+  if (o.train.dry_run) {
+    o.train.print_dry_run(rep, eval_rep_ptr, train_set.size(), eval_set.size());
+    return 0;
+  }
 
   rlhf::dpo::DpoConfig cfg;
   cfg.beta = o.beta;

@@ -40,10 +40,18 @@ int run_reward(RewardOptions o) {
   rlhf::DataReport rep;
   auto data = rlhf::load_preference_data(o.train.data, fmt, o.train.data_options(), &rep);
   std::cerr << o.train.data << ": " << rep.summary() << "\n";
+  rlhf::DataReport eval_rep;
+  const rlhf::DataReport* eval_rep_ptr = o.train.eval_data.empty() ? nullptr : &eval_rep;
   auto [train_set, eval_set] = rlhf::cli::split_train_eval(std::move(data), o.train, [&](const std::string& path) {
-    return rlhf::load_preference_data(path, fmt, o.train.data_options(), &rep);
+    auto e = rlhf::load_preference_data(path, fmt, o.train.data_options(), &eval_rep);
+    std::cerr << path << ": " << eval_rep.summary() << "\n";
+    return e;
   });
   std::cerr << "reward: " << train_set.size() << " train, " << eval_set.size() << " eval prompts\n";
+  if (o.train.dry_run) {
+    o.train.print_dry_run(rep, eval_rep_ptr, train_set.size(), eval_set.size());
+    return 0;
+  }
 
   rlhf::LoadOptions lo;
   lo.head = "score";

@@ -50,9 +50,10 @@ struct TrainFlags {
   int64_t log_every = 10;
   uint64_t seed = 0;                 // torch's RNG (new heads) and the batch order; set once at the start
   int64_t max_len = 512;             // tokens per sequence
-  std::string overlong = "truncate"; // truncate | drop | error
+  std::string overlong = "truncate-left"; // truncate-left | truncate | drop | error (rlhf/examples.h)
   bool skip_bad_lines = false;
   bool chat = false;                 // format string prompts with the chat template
+  bool dry_run = false;              // read and tokenize the data, print the counts as JSON, load no model, stop
   std::string dtype = "fp32";        // fp32 | bf16 (autocast of the forward passes; weights stay fp32)
   lora::LoraOptions lora;            // --lora-r > 0: train LoRA adapters only, save a PEFT adapter folder
   train::MemoryOptions memory;       // --gradient-checkpointing
@@ -84,9 +85,12 @@ struct TrainFlags {
     app.add_option("--log-every", log_every, "log line every N steps (non-tty)")->capture_default_str();
     app.add_option("--seed", seed, "random seed")->capture_default_str();
     app.add_option("--max-len", max_len, "max tokens per sequence")->capture_default_str();
-    app.add_option("--overlong", overlong, "truncate | drop | error for longer sequences")->capture_default_str();
+    app.add_option("--overlong", overlong, "longer sequences: truncate-left (cut the prompt's start, as TRL's keep_end) | truncate (keep the start) | drop | error")->capture_default_str();
     app.add_flag("--skip-bad-lines", skip_bad_lines, "skip and count malformed lines instead of stopping");
     app.add_flag("--chat", chat, "format string prompts with the tokenizer's chat template");
+    app.add_flag("--dry-run", dry_run,
+                 "read and tokenize the data, print kept / truncated / dropped counts as JSON, and stop (no model is "
+                 "loaded, nothing is written)");
     app.add_option("--dtype", dtype, "fp32 | bf16 (autocast)")->capture_default_str();
     add_lora_flags(app, lora);
     add_memory_flags(app, memory);
@@ -174,6 +178,12 @@ struct TrainFlags {
             {"chat", chat},             {"dtype", dtype},       {"device", runtime_flags().device},
             {"save_dtype", save_dtype}, {"max_shard_size", max_shard_size}, {"report_to", report_to},
             {"lora", lora.to_json()},   {"memory", memory.to_json()}};
+  }
+  // --dry-run: the data's counts on stdout, {"data": {...}, "eval_data": {...}, "train": n, "eval": n}.
+  void print_dry_run(const DataReport& data_rep, const DataReport* eval_rep, size_t n_train, size_t n_eval) const {
+    nlohmann::json j{{"data", data_rep.to_json()}, {"train", n_train}, {"eval", n_eval}};
+    if (eval_rep) j["eval_data"] = eval_rep->to_json();
+    std::cout << j.dump() << std::endl;
   }
   train::LoopOptions loop(const std::string& label, const nlohmann::json& config,
                           const nlohmann::json& format) const {
