@@ -1,4 +1,4 @@
-// rlhf demo [--out DIR] [--quick] [--overoptimize] [--seed S]
+// rlhf demo [--out DIR] [--quick] [--overoptimize] [--seed S] [--task reviews|arithmetic] [--base DIR]
 //
 // The whole RLHF pipeline on a built-in task (src/rlhf/demo_task.h) with a hidden gold preference, on a CPU,
 // with nothing downloaded. Every stage is an ordinary `rlhf` command over files in the run folder (printed as
@@ -14,6 +14,8 @@
 
 #include "command.h"
 #include "demo_arithmetic.h"
+#include "demo_base.h"
+#include "demo_eval.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "model/model.h"
@@ -44,6 +46,7 @@ struct DemoFlags {
   bool rerun = false;         // rerun stages whose outputs exist
   uint64_t seed = 1;
   std::string task = "reviews";  // reviews: RLHF from rankings (this file); arithmetic: demo_arithmetic.h
+  std::string base;              // a pretrained model folder: the stories task on it (demo_base.h)
 };
 
 // The demo's sizes; --quick shrinks them.
@@ -114,39 +117,20 @@ void write_base_model(const std::string& dir, const std::string& tokenizer_dir, 
   rlhf::save_model(*model, dir, so);
 }
 
-std::vector<std::string> read_prompts(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line).at("prompt").get<std::string>());
-  return out;
-}
-
-void print_table(const nlohmann::json& policies) {
-  std::cout << "\n" << std::left << std::setw(11) << "policy" << std::right << std::setw(8) << "gold" << std::setw(14)
-            << "reward_model" << std::setw(11) << "kl_to_sft" << std::setw(8) << "length" << std::setw(12)
-            << "win_vs_sft" << "\n";
-  for (const char* name : {"base", "sft", "best_of_n", "dpo", "ppo"}) {
-    if (!policies.contains(name)) continue;
-    const auto& p = policies[name];
-    std::cout << std::left << std::setw(11) << name << std::right << std::fixed << std::setprecision(3)
-              << std::setw(8) << p["gold"].get<double>() << std::setw(14) << p["reward_model"].get<double>()
-              << std::setw(11) << p["kl_to_sft"].get<double>() << std::setw(8) << std::setprecision(1)
-              << p["length"].get<double>() << std::setw(12) << std::setprecision(3)
-              << p["win_rate_vs_sft"].get<double>() << "\n";
-  }
-}
-
 int run_demo(const DemoFlags& f) {
   RLHF_CHECK(f.task == "reviews" || f.task == "arithmetic", "demo: --task must be reviews or arithmetic, not \"",
              f.task, "\"");
+  if (!f.base.empty()) {
+    RLHF_CHECK(f.task == "reviews" && !f.overoptimize, "demo --base: runs the stories task on the given model; "
+               "--task and --overoptimize are for the built-in model");
+    return rlhf::cli::run_base_demo({f.base, f.out == "runs/demo" ? "runs/demo-base" : f.out, f.quick, f.rerun,
+                                     f.seed});
+  }
   if (f.task == "arithmetic") {
     RLHF_CHECK(!f.overoptimize, "demo: --overoptimize is for --task reviews");
     return rlhf::cli::run_arithmetic_demo({f.out == "runs/demo" ? "runs/demo-arithmetic" : f.out, f.quick, f.rerun,
                                            f.seed});
   }
-  const auto device = rlhf::resolve_device(rlhf::cli::runtime_flags().device);
   const DemoPlan p = make_plan(f);
   const fs::path run = fs::absolute(f.out);
   fs::create_directories(run);
@@ -224,54 +208,20 @@ int run_demo(const DemoFlags& f) {
   std::cerr << "[" << i++ << "/" << total << "] evaluate: base, sft, best-of-" << p.best_of
             << ", dpo, ppo on held-out prompts\n";
   const auto t_eval = std::chrono::steady_clock::now();
-  rlhf::LoadOptions lo;
-  lo.device = device;
-  auto load = [&](const std::string& d) { return rlhf::load_model(R(d), lo); };
-  auto sft = load("sft"), rm = load("reward");
-  auto fmt = rlhf::Formatter::from_dir(R("sft"));
-  const auto prompts = read_prompts(R("data/eval_prompts.jsonl"));
-  const uint64_t eval_seed = f.seed * 1000 + 7;
-  auto sft_samples = rlhf::eval::sample_responses(*sft, fmt, prompts, p.eval_repeats, p.max_new_tokens, eval_seed);
-  auto sft_stats = rlhf::eval::policy_stats(*sft, *sft, *rm, prompts, sft_samples, rlhf::demo::gold_score, nullptr);
-  nlohmann::json policies;
-  for (const char* name : {"base", "dpo", "ppo"}) {
-    auto m = load(std::string(name) == "ppo" ? "ppo/final" : name);
-    auto samples = rlhf::eval::sample_responses(*m, fmt, prompts, p.eval_repeats, p.max_new_tokens, eval_seed + 1);
-    policies[name] =
-        rlhf::eval::policy_stats(*m, *sft, *rm, prompts, samples, rlhf::demo::gold_score, &sft_stats.golds).to_json();
-    if (std::string(name) == "ppo") {
-      // Side-by-side samples for the report.
-      std::ofstream out(R("samples.jsonl"));
-      auto st = rlhf::eval::policy_stats(*m, *sft, *rm, prompts, samples, rlhf::demo::gold_score, nullptr);
-      for (size_t j = 0; j < std::min<size_t>(12, samples.size()); ++j)
-        out << nlohmann::json({{"prompt", prompts[samples[j].prompt_index]},
-                               {"sft", sft_samples[j].text},
-                               {"ppo", samples[j].text},
-                               {"sft_gold", sft_stats.golds[j]},
-                               {"ppo_gold", st.golds[j]}})
-                   .dump()
-            << "\n";
-    }
-  }
-  policies["sft"] = sft_stats.to_json();
-  policies["sft"]["win_rate_vs_sft"] = 0.5;
-  auto bon = rlhf::eval::best_of_n(*sft, *rm, fmt, prompts, p.eval_repeats, p.best_of, p.max_new_tokens, eval_seed + 2);
-  const double n = p.best_of;
-  policies["best_of_n"] = rlhf::eval::policy_stats(*sft, *sft, *rm, prompts, bon, rlhf::demo::gold_score,
-                                                   &sft_stats.golds, std::log(n) - (n - 1) / n)
-                              .to_json();
-  policies["best_of_n"]["n"] = p.best_of;
-  nlohmann::json eval = {{"policies", policies},
-                         {"eval_prompts", prompts.size()},
-                         {"samples_per_prompt", p.eval_repeats},
-                         {"seed", f.seed}};
-  {
-    std::ofstream out(R("eval.json"));
-    out << eval.dump(2) << "\n";
-  }
+  rlhf::cli::DemoEvalOptions eo;
+  eo.run = run.string();
+  eo.reference = R("sft");
+  eo.reward = R("reward");
+  eo.policies = {{"base", R("base")}, {"dpo", R("dpo")}, {"ppo", R("ppo/final")}};
+  eo.prompts = R("data/eval_prompts.jsonl");
+  eo.gold = rlhf::demo::gold_score;
+  eo.repeats = p.eval_repeats;
+  eo.best_of = p.best_of;
+  eo.max_new_tokens = p.max_new_tokens;
+  eo.seed = f.seed;
+  rlhf::cli::evaluate_demo(eo);
   runner.record("evaluate", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_eval).count(),
                 "in process: gold, reward model, KL, length, win rate on data/eval_prompts.jsonl");
-  print_table(policies);
 
   runner.run({"report", {"report", run.string()}, ""}, i++, total);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
@@ -289,6 +239,9 @@ rlhf::cli::Command reg{"demo", "The whole RLHF pipeline on a built-in task with 
                                         "reviews: RLHF from simulated rankings; arithmetic: GRPO with a verifiable "
                                         "reward (rule:numeric)")
                              ->capture_default_str();
+                         app.add_option("--base", f->base,
+                                        "a pretrained causal-LM folder (e.g. ../shared/data/stories260K/hf): RLHF on "
+                                        "it with the stories task's hidden gold preference (runs/demo-base)");
                          app.add_flag("--quick", f->quick, "a small run (under 2 minutes), for CI");
                          app.add_flag("--overoptimize", f->overoptimize,
                                       "PPO without KL penalty for longer: the proxy rises while gold peaks and falls");
