@@ -190,10 +190,7 @@ int run_demo(const DemoFlags& f) {
        R("dpo/config.json")},
   };
   // Candidates, ranking and export are one unit: redo them all unless the rankings exist.
-  if (fs::exists(R("data/pairs.jsonl")) && !f.rerun)
-    for (auto& s : stages)
-      if (s.args[0] == "label") s.done_marker = R("data/pairs.jsonl");
-  if (f.rerun || !fs::exists(R("data/pairs.jsonl"))) fs::remove(R("labels.sqlite"));
+  rlhf::cli::label_stages_as_one(stages, R("data/pairs.jsonl"), R("labels.sqlite"), f.rerun);
   const int total = static_cast<int>(stages.size()) + 2;
   int i = 1;
   for (const auto& s : stages) runner.run(s, i++, total);

@@ -101,4 +101,11 @@ void StageRunner::run(const Stage& stage, int index, int total) {
   record(stage.name, secs, cmdline);
 }
 
+void label_stages_as_one(std::vector<Stage>& stages, const std::string& marker, const std::string& db, bool rerun) {
+  if (std::filesystem::exists(marker) && !rerun)
+    for (auto& s : stages)
+      if (s.args[0] == "label") s.done_marker = marker;
+  if (rerun || !std::filesystem::exists(marker)) std::filesystem::remove(db);
+}
+
 }  // namespace rlhf::cli

@@ -29,6 +29,10 @@ class StageRunner {
   nlohmann::json stages_ = nlohmann::json::array();
 };
 
+// The labelling stages (`label import`, `label auto`, `label export`) are one unit: when `marker` (the exported
+// pairs) exists they are all skipped, otherwise (or with rerun) all rerun from a fresh database `db`.
+void label_stages_as_one(std::vector<Stage>& stages, const std::string& marker, const std::string& db, bool rerun);
+
 std::string shell_quote(const std::string& s);
 
 }  // namespace rlhf::cli
